@@ -1,0 +1,39 @@
+/* common: structured logging to stderr (JSON lines or text), shared by every process. */
+#ifndef INGESTD_LOG_H
+#define INGESTD_LOG_H
+
+#include <stdarg.h>
+
+enum log_level {
+	LOG_DEBUG = 0,
+	LOG_INFO,
+	LOG_WARN,
+	LOG_ERR,
+};
+
+/*
+ * Set the program name (goes into every record as "proc"), the lowest level
+ * emitted and the format (json != 0: one JSON object per line).
+ */
+void	log_init(const char *proc, int level, int json);
+void	log_set_level(int level);
+int	log_get_level(void);
+/* "debug", "info", "warn", "error" -> level; -1 if unknown. */
+int	log_level_parse(const char *name);
+
+/*
+ * Emit one record with a stable event name.  fmt is a space separated list
+ * of key=%spec fields, e.g. "path=%s bytes=%lld"; every spec is one of
+ * %s %d %u %ld %lu %lld %llu %zu %jd %ju and is type-checked by the
+ * compiler.  Strings are JSON-escaped (invalid UTF-8 escaped reversibly).
+ * A NULL fmt means no fields.
+ */
+void	log_ev(int level, const char *event, const char *fmt, ...)
+	    __attribute__((format(printf, 3, 4)));
+void	log_evv(int level, const char *event, const char *fmt, va_list ap);
+
+/* Start-up failure or programmer error: log at error level and exit(1). */
+void	fatal(const char *event, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3), noreturn));
+
+#endif
