@@ -141,14 +141,17 @@ time_format_iso(int64_t ns, char out[32])
 	time_t secs = (time_t)(ns / 1000000000);
 	int ms = (int)(ns % 1000000000 / 1000000);
 	struct tm tm;
+	char tmp[96];
 
-	if (ns < 0 || gmtime_r(&secs, &tm) == NULL) {
-		snprintf(out, 32, "1970-01-01T00:00:00.000Z");
+	if (ns < 0 || gmtime_r(&secs, &tm) == NULL ||
+	    tm.tm_year + 1900 > 9999) {
+		memcpy(out, "1970-01-01T00:00:00.000Z", 25);
 		return;
 	}
-	snprintf(out, 32, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+	snprintf(tmp, sizeof(tmp), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
 	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
 	    tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
+	str_copy(out, tmp, 32);
 }
 
 int

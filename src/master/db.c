@@ -1,0 +1,771 @@
+/* master: the SQLite audit database: schema and migrations, prepared statements, state changes. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "db.h"
+#include "log.h"
+#include "util.h"
+
+static const char *state_names[ST_END] = {
+	"DISCOVERED", "QUEUED", "PROCESSING", "HASHED", "MOVED", "MANIFESTED",
+	"SKIPPED_DUPLICATE", "REJECTED", "RETRY_PENDING", "FAILED",
+};
+
+const char *
+state_name(int state)
+{
+	if (state < 0 || state >= ST_END)
+		return "UNKNOWN";
+	return state_names[state];
+}
+
+int
+state_parse(const char *name)
+{
+	int i;
+
+	for (i = 0; i < ST_END; i++)
+		if (strcmp(state_names[i], name) == 0)
+			return i;
+	return -1;
+}
+
+int
+state_is_terminal(int state)
+{
+	return state == ST_MANIFESTED || state == ST_SKIPPED_DUPLICATE ||
+	    state == ST_REJECTED || state == ST_FAILED;
+}
+
+void
+file_rec_free(struct file_rec *r)
+{
+	free(r->watch);
+	free(r->source_path);
+	free(r->relpath);
+	free(r->dest);
+	free(r->manifest);
+	free(r->last_error);
+	memset(r, 0, sizeof(*r));
+}
+
+/*
+ * Migrations, applied in order; migration i brings the schema from version
+ * i to i + 1.  Never edit a released one: append.
+ */
+static const char *migrations[] = {
+	/* 0 -> 1 */
+	"CREATE TABLE files ("
+	" id INTEGER PRIMARY KEY,"
+	" watch TEXT NOT NULL,"
+	" source_path TEXT NOT NULL,"
+	" relpath TEXT NOT NULL,"
+	" device INTEGER NOT NULL,"
+	" inode INTEGER NOT NULL,"
+	" size INTEGER NOT NULL,"
+	" mtime_ns INTEGER NOT NULL,"
+	" ctime_ns INTEGER NOT NULL,"
+	" sha256 TEXT,"
+	" xxh128 TEXT,"
+	" dest TEXT,"
+	" manifest TEXT,"
+	" state TEXT NOT NULL CHECK (state IN ('DISCOVERED','QUEUED',"
+	"  'PROCESSING','HASHED','MOVED','MANIFESTED','SKIPPED_DUPLICATE',"
+	"  'REJECTED','RETRY_PENDING','FAILED')),"
+	" attempts INTEGER NOT NULL DEFAULT 0,"
+	" last_error TEXT,"
+	" duplicate_of INTEGER REFERENCES files(id),"
+	" source_removed INTEGER NOT NULL DEFAULT 0,"
+	" discovered_at TEXT NOT NULL,"
+	" updated_at TEXT NOT NULL,"
+	" ingested_at TEXT);"
+	/* exactly once per content, enforced by the database itself */
+	"CREATE UNIQUE INDEX files_content ON files(sha256)"
+	" WHERE state IN ('HASHED','MOVED','MANIFESTED');"
+	"CREATE INDEX files_state ON files(state);"
+	"CREATE INDEX files_relpath ON files(watch, relpath);"
+	"CREATE TABLE events ("
+	" id INTEGER PRIMARY KEY,"
+	" file_id INTEGER NOT NULL REFERENCES files(id),"
+	" at TEXT NOT NULL,"
+	" state TEXT NOT NULL,"
+	" detail TEXT);"
+	"CREATE INDEX events_file ON events(file_id);",
+};
+
+enum stmt_id {
+	S_INSERT,
+	S_EVENT,
+	S_SET_STATE,
+	S_SET_PROCESSING,
+	S_SET_ERROR,
+	S_SET_HASHED,
+	S_SET_DEST,
+	S_SET_MOVED,
+	S_SET_DUPLICATE,
+	S_SET_REMOVED,
+	S_SET_STAT,
+	S_FIND_CONTENT,
+	S_GET,
+	S_UNFINISHED,
+	S_END
+};
+
+#define FILE_COLUMNS \
+	"id, watch, source_path, relpath, device, inode, size, mtime_ns," \
+	" ctime_ns, sha256, xxh128, dest, manifest, state, attempts," \
+	" last_error, duplicate_of, source_removed, ingested_at"
+
+static const char *stmt_sql[S_END] = {
+	[S_INSERT] = "INSERT INTO files (watch, source_path, relpath, device,"
+	    " inode, size, mtime_ns, ctime_ns, state, last_error,"
+	    " discovered_at, updated_at)"
+	    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+	[S_EVENT] = "INSERT INTO events (file_id, at, state, detail)"
+	    " VALUES (?1, ?2, ?3, ?4)",
+	[S_SET_STATE] = "UPDATE files SET state = ?2, updated_at = ?3"
+	    " WHERE id = ?1",
+	[S_SET_PROCESSING] = "UPDATE files SET state = 'PROCESSING',"
+	    " attempts = ?2, updated_at = ?3 WHERE id = ?1",
+	[S_SET_ERROR] = "UPDATE files SET state = ?2, attempts = ?3,"
+	    " last_error = ?4, updated_at = ?5 WHERE id = ?1",
+	[S_SET_HASHED] = "UPDATE files SET state = 'HASHED', sha256 = ?2,"
+	    " xxh128 = ?3, dest = ?4, updated_at = ?5 WHERE id = ?1",
+	[S_SET_DEST] = "UPDATE files SET dest = ?2, updated_at = ?3"
+	    " WHERE id = ?1",
+	[S_SET_MOVED] = "UPDATE files SET state = 'MOVED', dest = ?2,"
+	    " manifest = ?3, ingested_at = ?4, source_removed = ?5,"
+	    " updated_at = ?6 WHERE id = ?1",
+	[S_SET_DUPLICATE] = "UPDATE files SET state = 'SKIPPED_DUPLICATE',"
+	    " sha256 = ?2, xxh128 = ?3, duplicate_of = ?4, updated_at = ?5"
+	    " WHERE id = ?1",
+	[S_SET_REMOVED] = "UPDATE files SET source_removed = 1,"
+	    " updated_at = ?2 WHERE id = ?1",
+	[S_SET_STAT] = "UPDATE files SET device = ?2, inode = ?3, size = ?4,"
+	    " mtime_ns = ?5, ctime_ns = ?6, updated_at = ?7 WHERE id = ?1",
+	[S_FIND_CONTENT] = "SELECT id, dest FROM files WHERE sha256 = ?1"
+	    " AND state IN ('HASHED','MOVED','MANIFESTED') AND id != ?2"
+	    " LIMIT 1",
+	[S_GET] = "SELECT " FILE_COLUMNS " FROM files WHERE id = ?1",
+	[S_UNFINISHED] = "SELECT " FILE_COLUMNS " FROM files WHERE watch = ?1"
+	    " AND (state NOT IN ('MANIFESTED','SKIPPED_DUPLICATE','REJECTED',"
+	    " 'FAILED') OR source_removed = 0) ORDER BY id",
+};
+
+struct db {
+	sqlite3		*h;
+	int		 readonly;
+	sqlite3_stmt	*stmt[S_END];
+};
+
+const char *
+db_errmsg(struct db *db)
+{
+	return sqlite3_errmsg(db->h);
+}
+
+static void
+db_now(char out[32])
+{
+	time_format_iso(now_realtime_ns(), out);
+}
+
+static int
+db_exec(struct db *db, const char *sql)
+{
+	char *msg = NULL;
+
+	if (sqlite3_exec(db->h, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		log_ev(LOG_ERR, "db_error", "sql=%s error=%s", sql,
+		    msg ? msg : sqlite3_errmsg(db->h));
+		sqlite3_free(msg);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+db_schema_version(struct db *db, int *version)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	*version = 0;
+	rc = sqlite3_prepare_v2(db->h, "SELECT count(*) FROM sqlite_master"
+	    " WHERE type = 'table' AND name = 'schema_version'", -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return -1;
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		sqlite3_finalize(st);
+		return -1;
+	}
+	if (sqlite3_column_int(st, 0) == 0) {
+		sqlite3_finalize(st);
+		return 0;
+	}
+	sqlite3_finalize(st);
+	if (sqlite3_prepare_v2(db->h, "SELECT version FROM schema_version",
+	    -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		*version = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return 0;
+}
+
+static int
+db_migrate(struct db *db, char **err)
+{
+	int version, n = (int)(sizeof(migrations) / sizeof(migrations[0]));
+	char sql[128];
+
+	if (db_exec(db, "BEGIN IMMEDIATE") == -1)
+		goto fail;
+	if (db_schema_version(db, &version) == -1)
+		goto fail_rollback;
+	if (version > n) {
+		if (asprintf(err, "database schema version %d is newer than"
+		    " this ingestd supports (%d)", version, n) == -1)
+			*err = NULL;
+		db_exec(db, "ROLLBACK");
+		return -1;
+	}
+	if (version == 0 && db_exec(db, "CREATE TABLE schema_version"
+	    " (version INTEGER NOT NULL); INSERT INTO schema_version"
+	    " VALUES (0)") == -1)
+		goto fail_rollback;
+	for (; version < n; version++) {
+		if (db_exec(db, migrations[version]) == -1)
+			goto fail_rollback;
+		snprintf(sql, sizeof(sql), "UPDATE schema_version SET version"
+		    " = %d", version + 1);
+		if (db_exec(db, sql) == -1)
+			goto fail_rollback;
+		log_ev(LOG_INFO, "db_migrated", "version=%d", version + 1);
+	}
+	if (db_exec(db, "COMMIT") == -1)
+		goto fail_rollback;
+	return 0;
+fail_rollback:
+	db_exec(db, "ROLLBACK");
+fail:
+	if (asprintf(err, "cannot migrate database: %s",
+	    sqlite3_errmsg(db->h)) == -1)
+		*err = NULL;
+	return -1;
+}
+
+struct db *
+db_open(const char *path, int readonly, char **err)
+{
+	struct db *db;
+	int flags, i;
+
+	*err = NULL;
+	db = xcalloc(1, sizeof(*db));
+	db->readonly = readonly;
+	flags = readonly ? SQLITE_OPEN_READONLY :
+	    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+	flags |= SQLITE_OPEN_NOMUTEX;
+	if (sqlite3_open_v2(path, &db->h, flags, NULL) != SQLITE_OK) {
+		if (asprintf(err, "%s: %s", path, db->h ?
+		    sqlite3_errmsg(db->h) : "cannot open") == -1)
+			*err = NULL;
+		goto fail;
+	}
+	sqlite3_busy_timeout(db->h, 5000);
+	sqlite3_extended_result_codes(db->h, 1);
+	if (!readonly) {
+		if (db_exec(db, "PRAGMA journal_mode = WAL") == -1 ||
+		    db_exec(db, "PRAGMA synchronous = FULL") == -1 ||
+		    db_exec(db, "PRAGMA foreign_keys = ON") == -1) {
+			if (asprintf(err, "%s: %s", path,
+			    sqlite3_errmsg(db->h)) == -1)
+				*err = NULL;
+			goto fail;
+		}
+		if (db_migrate(db, err) == -1)
+			goto fail;
+	}
+	for (i = 0; i < S_END; i++) {
+		if (readonly && i != S_FIND_CONTENT && i != S_GET &&
+		    i != S_UNFINISHED)
+			continue;
+		if (sqlite3_prepare_v3(db->h, stmt_sql[i], -1,
+		    SQLITE_PREPARE_PERSISTENT, &db->stmt[i], NULL) != SQLITE_OK) {
+			if (asprintf(err, "%s: %s", path,
+			    sqlite3_errmsg(db->h)) == -1)
+				*err = NULL;
+			goto fail;
+		}
+	}
+	return db;
+fail:
+	db_close(db);
+	return NULL;
+}
+
+void
+db_close(struct db *db)
+{
+	int i;
+
+	if (db == NULL)
+		return;
+	for (i = 0; i < S_END; i++)
+		sqlite3_finalize(db->stmt[i]);
+	sqlite3_close(db->h);
+	free(db);
+}
+
+int
+db_begin(struct db *db)
+{
+	return db_exec(db, "BEGIN IMMEDIATE");
+}
+
+int
+db_commit(struct db *db)
+{
+	if (db_exec(db, "COMMIT") == -1) {
+		db_exec(db, "ROLLBACK");
+		return -1;
+	}
+	return 0;
+}
+
+int
+db_rollback(struct db *db)
+{
+	return db_exec(db, "ROLLBACK");
+}
+
+/* Run a prepared statement to completion and reset it. */
+static int
+db_step_done(struct db *db, sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (rc != SQLITE_DONE) {
+		log_ev(LOG_ERR, "db_error", "sql=%s error=%s", sqlite3_sql(st),
+		    sqlite3_errmsg(db->h));
+		return -1;
+	}
+	return 0;
+}
+
+static void
+bind_text(sqlite3_stmt *st, int i, const char *s)
+{
+	if (s == NULL || *s == '\0')
+		sqlite3_bind_null(st, i);
+	else
+		sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
+}
+
+static int
+db_event(struct db *db, int64_t id, int state, const char *at,
+    const char *detail)
+{
+	sqlite3_stmt *st = db->stmt[S_EVENT];
+
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_text(st, 2, at, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 3, state_name(state), -1, SQLITE_STATIC);
+	bind_text(st, 4, detail);
+	return db_step_done(db, st);
+}
+
+/*
+ * Each setter below is atomic on its own (a savepoint, which is a
+ * transaction when none is open) and composes into an enclosing
+ * db_begin()/db_commit() batch.
+ */
+static int
+db_sp_begin(struct db *db)
+{
+	return db_exec(db, "SAVEPOINT setter");
+}
+
+static int
+db_sp_end(struct db *db, int rc)
+{
+	if (rc == 0 && db_exec(db, "RELEASE setter") == 0)
+		return 0;
+	db_exec(db, "ROLLBACK TO setter");
+	db_exec(db, "RELEASE setter");
+	return -1;
+}
+
+static int
+db_file_insert_stmts(struct db *db, struct file_rec *r, int64_t discovered_ns,
+    const char *detail)
+{
+	sqlite3_stmt *st = db->stmt[S_INSERT];
+	char disc[32], now[32];
+
+	time_format_iso(discovered_ns, disc);
+	db_now(now);
+	sqlite3_bind_text(st, 1, r->watch, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 2, r->source_path, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 3, r->relpath, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 4, (sqlite3_int64)r->device);
+	sqlite3_bind_int64(st, 5, (sqlite3_int64)r->inode);
+	sqlite3_bind_int64(st, 6, r->size);
+	sqlite3_bind_int64(st, 7, r->mtime_ns);
+	sqlite3_bind_int64(st, 8, r->ctime_ns);
+	sqlite3_bind_text(st, 9, state_name(r->state), -1, SQLITE_STATIC);
+	bind_text(st, 10, r->state == ST_REJECTED ? detail : NULL);
+	sqlite3_bind_text(st, 11, disc, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 12, now, -1, SQLITE_TRANSIENT);
+	if (db_step_done(db, st) == -1)
+		return -1;
+	r->id = sqlite3_last_insert_rowid(db->h);
+	if (db_event(db, r->id, ST_DISCOVERED, disc, NULL) == -1)
+		return -1;
+	if (r->state != ST_DISCOVERED &&
+	    db_event(db, r->id, r->state, now, detail) == -1)
+		return -1;
+	return 0;
+}
+
+int
+db_file_insert(struct db *db, struct file_rec *r, int64_t discovered_ns,
+    const char *detail)
+{
+	if (db_sp_begin(db) == -1)
+		return -1;
+	return db_sp_end(db, db_file_insert_stmts(db, r, discovered_ns, detail));
+}
+
+static int
+db_file_set_state_stmts(struct db *db, int64_t id, int state, const char *detail)
+{
+	sqlite3_stmt *st = db->stmt[S_SET_STATE];
+	char now[32];
+
+	db_now(now);
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_text(st, 2, state_name(state), -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, now, -1, SQLITE_TRANSIENT);
+	if (db_step_done(db, st) == -1)
+		return -1;
+	return db_event(db, id, state, now, detail);
+}
+
+int
+db_file_set_state(struct db *db, int64_t id, int state, const char *detail)
+{
+	if (db_sp_begin(db) == -1)
+		return -1;
+	return db_sp_end(db, db_file_set_state_stmts(db, id, state, detail));
+}
+
+static int
+db_file_set_processing_stmts(struct db *db, int64_t id, int attempts)
+{
+	sqlite3_stmt *st = db->stmt[S_SET_PROCESSING];
+	char now[32], detail[32];
+
+	db_now(now);
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int(st, 2, attempts);
+	sqlite3_bind_text(st, 3, now, -1, SQLITE_TRANSIENT);
+	if (db_step_done(db, st) == -1)
+		return -1;
+	snprintf(detail, sizeof(detail), "attempt %d", attempts);
+	return db_event(db, id, ST_PROCESSING, now, detail);
+}
+
+int
+db_file_set_processing(struct db *db, int64_t id, int attempts)
+{
+	if (db_sp_begin(db) == -1)
+		return -1;
+	return db_sp_end(db, db_file_set_processing_stmts(db, id, attempts));
+}
+
+static int
+db_file_set_error_stmts(struct db *db, int64_t id, int state, int attempts,
+    const char *error)
+{
+	sqlite3_stmt *st = db->stmt[S_SET_ERROR];
+	char now[32];
+
+	db_now(now);
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_text(st, 2, state_name(state), -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 3, attempts);
+	bind_text(st, 4, error);
+	sqlite3_bind_text(st, 5, now, -1, SQLITE_TRANSIENT);
+	if (db_step_done(db, st) == -1)
+		return -1;
+	return db_event(db, id, state, now, error);
+}
+
+int
+db_file_set_error(struct db *db, int64_t id, int state, int attempts,
+    const char *error)
+{
+	if (db_sp_begin(db) == -1)
+		return -1;
+	return db_sp_end(db, db_file_set_error_stmts(db, id, state, attempts, error));
+}
+
+static int
+db_file_set_hashed_stmts(struct db *db, int64_t id, const char *sha256,
+    const char *xxh128, const char *dest)
+{
+	sqlite3_stmt *st = db->stmt[S_SET_HASHED];
+	char now[32];
+
+	db_now(now);
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_text(st, 2, sha256, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 3, xxh128, -1, SQLITE_TRANSIENT);
+	bind_text(st, 4, dest);
+	sqlite3_bind_text(st, 5, now, -1, SQLITE_TRANSIENT);
+	if (db_step_done(db, st) == -1)
+		return -1;
+	return db_event(db, id, ST_HASHED, now, sha256);
+}
+
+int
+db_file_set_hashed(struct db *db, int64_t id, const char *sha256,
+    const char *xxh128, const char *dest)
+{
+	if (db_sp_begin(db) == -1)
+		return -1;
+	return db_sp_end(db, db_file_set_hashed_stmts(db, id, sha256, xxh128, dest));
+}
+
+static int
+db_file_set_dest_stmts(struct db *db, int64_t id, const char *dest)
+{
+	sqlite3_stmt *st = db->stmt[S_SET_DEST];
+	char now[32];
+
+	db_now(now);
+	sqlite3_bind_int64(st, 1, id);
+	bind_text(st, 2, dest);
+	sqlite3_bind_text(st, 3, now, -1, SQLITE_TRANSIENT);
+	if (db_step_done(db, st) == -1)
+		return -1;
+	return db_event(db, id, ST_HASHED, now, dest);
+}
+
+int
+db_file_set_dest(struct db *db, int64_t id, const char *dest)
+{
+	if (db_sp_begin(db) == -1)
+		return -1;
+	return db_sp_end(db, db_file_set_dest_stmts(db, id, dest));
+}
+
+static int
+db_file_set_moved_stmts(struct db *db, int64_t id, const char *dest,
+    const char *manifest, const char *ingested_at, int source_removed)
+{
+	sqlite3_stmt *st = db->stmt[S_SET_MOVED];
+	char now[32];
+
+	db_now(now);
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_text(st, 2, dest, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 3, manifest, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 4, ingested_at, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int(st, 5, source_removed);
+	sqlite3_bind_text(st, 6, now, -1, SQLITE_TRANSIENT);
+	if (db_step_done(db, st) == -1)
+		return -1;
+	return db_event(db, id, ST_MOVED, now, dest);
+}
+
+int
+db_file_set_moved(struct db *db, int64_t id, const char *dest,
+    const char *manifest, const char *ingested_at, int source_removed)
+{
+	if (db_sp_begin(db) == -1)
+		return -1;
+	return db_sp_end(db, db_file_set_moved_stmts(db, id, dest, manifest, ingested_at, source_removed));
+}
+
+static int
+db_file_set_duplicate_stmts(struct db *db, int64_t id, const char *sha256,
+    const char *xxh128, int64_t original)
+{
+	sqlite3_stmt *st = db->stmt[S_SET_DUPLICATE];
+	char now[32], detail[48];
+
+	db_now(now);
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_text(st, 2, sha256, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 3, xxh128, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 4, original);
+	sqlite3_bind_text(st, 5, now, -1, SQLITE_TRANSIENT);
+	if (db_step_done(db, st) == -1)
+		return -1;
+	snprintf(detail, sizeof(detail), "duplicate of %lld",
+	    (long long)original);
+	return db_event(db, id, ST_SKIPPED_DUPLICATE, now, detail);
+}
+
+int
+db_file_set_duplicate(struct db *db, int64_t id, const char *sha256,
+    const char *xxh128, int64_t original)
+{
+	if (db_sp_begin(db) == -1)
+		return -1;
+	return db_sp_end(db, db_file_set_duplicate_stmts(db, id, sha256, xxh128, original));
+}
+
+int
+db_file_set_source_removed(struct db *db, int64_t id)
+{
+	sqlite3_stmt *st = db->stmt[S_SET_REMOVED];
+	char now[32];
+
+	db_now(now);
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_text(st, 2, now, -1, SQLITE_TRANSIENT);
+	return db_step_done(db, st);
+}
+
+int
+db_file_set_stat(struct db *db, int64_t id, uint64_t dev, uint64_t ino,
+    int64_t size, int64_t mtime_ns, int64_t ctime_ns)
+{
+	sqlite3_stmt *st = db->stmt[S_SET_STAT];
+	char now[32];
+
+	db_now(now);
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)dev);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)ino);
+	sqlite3_bind_int64(st, 4, size);
+	sqlite3_bind_int64(st, 5, mtime_ns);
+	sqlite3_bind_int64(st, 6, ctime_ns);
+	sqlite3_bind_text(st, 7, now, -1, SQLITE_TRANSIENT);
+	return db_step_done(db, st);
+}
+
+static char *
+column_strdup(sqlite3_stmt *st, int col)
+{
+	const unsigned char *s = sqlite3_column_text(st, col);
+
+	return s != NULL ? xstrdup((const char *)s) : NULL;
+}
+
+static void
+column_copy(sqlite3_stmt *st, int col, char *out, size_t size)
+{
+	const unsigned char *s = sqlite3_column_text(st, col);
+
+	if (s == NULL || str_copy(out, (const char *)s, size) == -1)
+		out[0] = '\0';
+}
+
+static void
+db_row_read(sqlite3_stmt *st, struct file_rec *r)
+{
+	const unsigned char *state;
+
+	memset(r, 0, sizeof(*r));
+	r->id = sqlite3_column_int64(st, 0);
+	r->watch = column_strdup(st, 1);
+	r->source_path = column_strdup(st, 2);
+	r->relpath = column_strdup(st, 3);
+	r->device = (uint64_t)sqlite3_column_int64(st, 4);
+	r->inode = (uint64_t)sqlite3_column_int64(st, 5);
+	r->size = sqlite3_column_int64(st, 6);
+	r->mtime_ns = sqlite3_column_int64(st, 7);
+	r->ctime_ns = sqlite3_column_int64(st, 8);
+	column_copy(st, 9, r->sha256, sizeof(r->sha256));
+	column_copy(st, 10, r->xxh128, sizeof(r->xxh128));
+	r->dest = column_strdup(st, 11);
+	r->manifest = column_strdup(st, 12);
+	state = sqlite3_column_text(st, 13);
+	r->state = state ? state_parse((const char *)state) : -1;
+	r->attempts = sqlite3_column_int(st, 14);
+	r->last_error = column_strdup(st, 15);
+	r->duplicate_of = sqlite3_column_int64(st, 16);
+	r->source_removed = sqlite3_column_int(st, 17);
+	column_copy(st, 18, r->ingested_at, sizeof(r->ingested_at));
+}
+
+int
+db_find_content(struct db *db, const char *sha256, int64_t self, int64_t *id,
+    char **dest)
+{
+	sqlite3_stmt *st = db->stmt[S_FIND_CONTENT];
+	int rc, ret;
+
+	sqlite3_bind_text(st, 1, sha256, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 2, self);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*id = sqlite3_column_int64(st, 0);
+		*dest = column_strdup(st, 1);
+		ret = 1;
+	} else if (rc == SQLITE_DONE) {
+		ret = 0;
+	} else {
+		log_ev(LOG_ERR, "db_error", "sql=%s error=%s", sqlite3_sql(st),
+		    sqlite3_errmsg(db->h));
+		ret = -1;
+	}
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return ret;
+}
+
+int
+db_file_get(struct db *db, int64_t id, struct file_rec *r)
+{
+	sqlite3_stmt *st = db->stmt[S_GET];
+	int rc, ret = -1;
+
+	sqlite3_bind_int64(st, 1, id);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		db_row_read(st, r);
+		ret = 0;
+	}
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return ret;
+}
+
+int
+db_foreach_unfinished(struct db *db, const char *watch,
+    int (*fn)(struct file_rec *, void *), void *arg)
+{
+	sqlite3_stmt *st = db->stmt[S_UNFINISHED];
+	struct file_rec r;
+	int rc, ret = 0;
+
+	sqlite3_bind_text(st, 1, watch, -1, SQLITE_TRANSIENT);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		db_row_read(st, &r);
+		ret = fn(&r, arg);
+		file_rec_free(&r);
+		if (ret == -1)
+			break;
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		log_ev(LOG_ERR, "db_error", "sql=%s error=%s", sqlite3_sql(st),
+		    sqlite3_errmsg(db->h));
+		ret = -1;
+	}
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return ret;
+}

@@ -1,0 +1,1208 @@
+/* master: owns every file's lifecycle: discovery, completeness, dispatch, and the durable commit order. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "buf.h"
+#include "htab.h"
+#include "ingestd.h"
+#include "log.h"
+#include "manifest.h"
+#include "pool.h"
+#include "privop.h"
+#include "sched.h"
+#include "template.h"
+#include "util.h"
+
+#define NS	1000000000LL
+
+TAILQ_HEAD(jobq, job);
+
+static struct {
+	struct htab	 jobs;		/* rel -> struct job */
+	struct jobq	 runq;
+	int		 live;		/* jobs in the table that are not parked */
+	int		 scan_done;	/* --once: stop at incomplete files */
+	struct htab	 dry_seen;	/* --dry-run: content decided this run */
+} s;
+
+static void	job_check(struct job *);
+static void	job_enqueue(struct job *, int front);
+static void	job_retry(struct job *, const char *why);
+static void	job_publish(struct job *);
+static void	job_moved(struct job *);
+static void	job_manifest(struct job *);
+static void	job_finish(struct job *);
+
+static const struct watch_conf *
+wconf(void)
+{
+	return &env->conf->watch;
+}
+
+static int64_t
+stat_ns(const struct timespec *ts)
+{
+	return (int64_t)ts->tv_sec * NS + ts->tv_nsec;
+}
+
+static int
+same_signature(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino &&
+	    a->st_size == b->st_size &&
+	    stat_ns(&a->st_mtim) == stat_ns(&b->st_mtim) &&
+	    stat_ns(&a->st_ctim) == stat_ns(&b->st_ctim);
+}
+
+static const char *
+job_base(const struct job *j)
+{
+	const char *slash = strrchr(j->rel, '/');
+
+	return slash ? slash + 1 : j->rel;
+}
+
+static char *
+job_source_path(const struct job *j)
+{
+	struct buf b;
+
+	buf_init(&b);
+	buf_printf(&b, "%s/%s", wconf()->path, j->rel);
+	return buf_release(&b);
+}
+
+static char *
+job_dest_path(const struct job *j)
+{
+	struct buf b;
+
+	buf_init(&b);
+	buf_printf(&b, "%s/%s", wconf()->dest_root, j->dest);
+	return buf_release(&b);
+}
+
+/* --- in-memory table --- */
+
+static struct job *
+job_new(const char *rel)
+{
+	struct job *j = xcalloc(1, sizeof(*j));
+
+	j->rel = xstrdup(rel);
+	j->srcfd = j->tmpfd = j->destdirfd = -1;
+	j->first_seen_ns = now_realtime_ns();
+	j->state = ST_DISCOVERED;
+	htab_put(&s.jobs, rel, j);
+	s.live++;
+	return j;
+}
+
+static void
+job_close_fds(struct job *j)
+{
+	if (j->srcfd != -1)
+		close(j->srcfd);
+	if (j->tmpfd != -1)
+		close(j->tmpfd);
+	if (j->destdirfd != -1)
+		close(j->destdirfd);
+	j->srcfd = j->tmpfd = j->destdirfd = -1;
+}
+
+/* --once ends when nothing is left to look at. */
+static void
+job_check_idle(void)
+{
+	if (env->conf->once && sched_idle())
+		ingestd_idle();
+}
+
+static void
+job_free(struct job *j)
+{
+	if (htab_get(&s.jobs, j->rel) == j)
+		htab_del(&s.jobs, j->rel);
+	if (j->queued)
+		TAILQ_REMOVE(&s.runq, j, entry);
+	if (!j->parked)
+		s.live--;
+	if (j->timer)
+		event_free(j->timer);
+	job_close_fds(j);
+	free(j->rel);
+	free(j->dest);
+	free(j);
+	job_check_idle();
+}
+
+static void
+job_timer_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct job *j = arg;
+
+	if (j->state == ST_DISCOVERED)
+		job_check(j);
+	else if (j->state == ST_RETRY_PENDING)
+		job_enqueue(j, 0);
+	else if (j->state == ST_MOVED)
+		job_manifest(j);
+}
+
+static void
+job_arm(struct job *j, int64_t delay_ns)
+{
+	struct timeval tv;
+
+	if (delay_ns < 0)
+		delay_ns = 0;
+	tv.tv_sec = (time_t)(delay_ns / NS);
+	tv.tv_usec = (suseconds_t)(delay_ns % NS / 1000);
+	if (j->timer == NULL)
+		j->timer = evtimer_new(env->base, job_timer_cb, j);
+	evtimer_add(j->timer, &tv);
+}
+
+/* Terminal, but the source stays in staging: rescans must leave it be. */
+static void
+job_park(struct job *j, int state)
+{
+	job_close_fds(j);
+	if (j->timer)
+		evtimer_del(j->timer);
+	j->state = state;
+	j->worker = NULL;
+	if (!j->parked) {
+		j->parked = 1;
+		s.live--;
+	}
+	job_check_idle();
+}
+
+/* Done: the source is gone from staging, nothing to remember. */
+static void
+job_finish(struct job *j)
+{
+	job_free(j);
+}
+
+/* --- name rules --- */
+
+static int
+name_ignored(const char *name)
+{
+	static const char *suffixes[] = { ".tmp", ".part", ".swp" };
+	size_t i;
+
+	if (name[0] == '.')
+		return 1;
+	for (i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++)
+		if (str_has_suffix(name, suffixes[i]))
+			return 1;
+	return 0;
+}
+
+static int
+is_sidecar(const char *name)
+{
+	return wconf()->complete == COMPLETE_SIDECAR &&
+	    str_has_suffix(name, wconf()->sidecar_suffix) &&
+	    strlen(name) > strlen(wconf()->sidecar_suffix);
+}
+
+/* --- discovery and completeness --- */
+
+static void
+rec_from_job(struct file_rec *r, const struct job *j, char *src)
+{
+	memset(r, 0, sizeof(*r));
+	r->id = j->id;
+	r->watch = wconf()->name;
+	r->source_path = src;
+	r->relpath = j->rel;
+	r->device = j->st.st_dev;
+	r->inode = j->st.st_ino;
+	r->size = j->st.st_size;
+	r->mtime_ns = stat_ns(&j->st.st_mtim);
+	r->ctime_ns = stat_ns(&j->st.st_ctim);
+	r->attempts = j->attempts;
+}
+
+static void
+job_reject(struct job *j, const char *why)
+{
+	struct file_rec r;
+	char *src = job_source_path(j);
+
+	log_ev(LOG_WARN, env->conf->dry_run ? "would_reject" : "file_rejected",
+	    "path=%s id=%lld reason=%s", src, (long long)j->id, why);
+	if (!env->conf->dry_run) {
+		if (j->id == 0) {
+			rec_from_job(&r, j, src);
+			r.state = ST_REJECTED;
+			if (db_file_insert(env->db, &r, j->first_seen_ns,
+			    why) == 0)
+				j->id = r.id;
+		} else {
+			db_file_set_error(env->db, j->id, ST_REJECTED,
+			    j->attempts, why);
+		}
+	}
+	free(src);
+	job_park(j, ST_REJECTED);
+}
+
+static int
+sidecar_present(const struct job *j)
+{
+	struct buf b;
+	struct stat st;
+	int rc;
+
+	buf_init(&b);
+	buf_printf(&b, "%s%s", j->rel, wconf()->sidecar_suffix);
+	rc = privop_lstat(env->staging_fd, b.data, &st) == 0 &&
+	    S_ISREG(st.st_mode);
+	buf_free(&b);
+	return rc;
+}
+
+/*
+ * Stability: the kernel sets ctime on every write, rename and metadata
+ * change and nobody can set it back, so a file whose signature is unchanged
+ * since we last looked and whose mtime and ctime are both N seconds old has
+ * not been touched for N seconds.
+ */
+static int64_t
+stability_left_ns(const struct job *j)
+{
+	int64_t last = stat_ns(&j->st.st_ctim), now = now_realtime_ns();
+
+	if (stat_ns(&j->st.st_mtim) > last)
+		last = stat_ns(&j->st.st_mtim);
+	return last + (int64_t)wconf()->stability_secs * NS - now;
+}
+
+static const char *
+filetype_reason(mode_t mode)
+{
+	if (S_ISLNK(mode))
+		return "not a regular file: symlink";
+	if (S_ISFIFO(mode))
+		return "not a regular file: fifo";
+	if (S_ISSOCK(mode))
+		return "not a regular file: socket";
+	if (S_ISCHR(mode) || S_ISBLK(mode))
+		return "not a regular file: device";
+	return "not a regular file";
+}
+
+static void
+job_check(struct job *j)
+{
+	struct stat st;
+	int64_t left;
+	int changed;
+
+	if (env->draining)
+		return;
+	if (privop_lstat(env->staging_fd, j->rel, &st) == -1) {
+		if (errno != ENOENT && errno != ENOTDIR) {
+			j->st.st_mode = S_IFLNK;
+			if (errno == ELOOP || errno == EXDEV) {
+				job_reject(j, "symlink in path");
+				return;
+			}
+			log_ev(LOG_WARN, "stat_failed", "path=%s errno=%d",
+			    j->rel, errno);
+		}
+		job_free(j);		/* gone before it was complete */
+		return;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		j->st = st;
+		job_reject(j, filetype_reason(st.st_mode));
+		return;
+	}
+	changed = !same_signature(&st, &j->st);
+	j->st = st;
+	if (wconf()->complete == COMPLETE_SIDECAR) {
+		if (sidecar_present(j))
+			job_enqueue(j, 0);
+		else if (env->conf->once && s.scan_done)
+			job_free(j);	/* no sidecar yet: a later run */
+		return;
+	}
+	left = stability_left_ns(j);
+	if (!changed && left <= 0) {
+		job_enqueue(j, 0);
+		return;
+	}
+	if (env->conf->once && s.scan_done && left > 0) {
+		log_ev(LOG_INFO, "file_incomplete", "path=%s", j->rel);
+		job_free(j);		/* not complete: a later run takes it */
+		return;
+	}
+	/* look again once the window may have passed (at least 100 ms) */
+	job_arm(j, left > 100000000 ? left : 100000000);
+}
+
+void
+sched_notice(const char *rel)
+{
+	const char *base = strrchr(rel, '/');
+	struct job *j;
+	struct stat st;
+	struct buf b;
+
+	base = base ? base + 1 : rel;
+	if (env->draining || name_ignored(base))
+		return;
+	if (is_sidecar(base)) {
+		buf_init(&b);
+		buf_add(&b, rel, strlen(rel) - strlen(wconf()->sidecar_suffix));
+		if ((j = htab_get(&s.jobs, b.data)) != NULL &&
+		    j->state == ST_DISCOVERED)
+			job_check(j);
+		else if (j == NULL)
+			sched_notice(b.data);
+		buf_free(&b);
+		return;
+	}
+	if ((j = htab_get(&s.jobs, rel)) != NULL) {
+		if (j->state == ST_DISCOVERED) {
+			if (j->timer == NULL || !evtimer_pending(j->timer, NULL))
+				job_check(j);
+			return;
+		}
+		if (!j->parked)
+			return;		/* on its way */
+		/* parked: only a different file under the same name is new */
+		if (privop_lstat(env->staging_fd, rel, &st) == -1 ||
+		    (st.st_dev == j->st.st_dev && st.st_ino == j->st.st_ino &&
+		    st.st_size == j->st.st_size &&
+		    stat_ns(&st.st_mtim) == stat_ns(&j->st.st_mtim)))
+			return;
+		job_free(j);
+	}
+	j = job_new(rel);
+	log_ev(LOG_DEBUG, "file_discovered", "path=%s", rel);
+	job_check(j);
+}
+
+static void
+collect_discovered(const char *key, void *value, void *arg)
+{
+	struct job *j = value;
+	struct buf *list = arg;
+
+	if (j->state == ST_DISCOVERED && !j->parked)
+		buf_add(list, &j, sizeof(j));
+}
+
+void
+sched_scan_done(void)
+{
+	struct buf list;
+	struct job **jp;
+	size_t i, n;
+
+	s.scan_done = 1;
+	if (env->conf->once) {
+		/* decide every file still being looked at, now */
+		buf_init(&list);
+		htab_foreach(&s.jobs, collect_discovered, &list);
+		jp = (struct job **)(void *)list.data;
+		n = list.len / sizeof(*jp);
+		for (i = 0; i < n; i++) {
+			if (jp[i]->timer)
+				evtimer_del(jp[i]->timer);
+			job_check(jp[i]);
+		}
+		buf_free(&list);
+	}
+	job_check_idle();
+}
+
+int
+sched_idle(void)
+{
+	return s.scan_done && s.live == 0;
+}
+
+/* --- queue and dispatch --- */
+
+static void
+job_enqueue(struct job *j, int front)
+{
+	struct file_rec r;
+	char *src;
+
+	if (!env->conf->dry_run) {
+		if (j->id == 0) {
+			src = job_source_path(j);
+			rec_from_job(&r, j, src);
+			r.state = ST_QUEUED;
+			if (db_file_insert(env->db, &r, j->first_seen_ns,
+			    NULL) == -1) {
+				free(src);
+				log_ev(LOG_ERR, "db_write_failed", "path=%s",
+				    j->rel);
+				job_arm(j, 5 * NS);	/* look again later */
+				return;
+			}
+			free(src);
+			j->id = r.id;
+		} else if (!j->verifying) {
+			db_file_set_state(env->db, j->id, ST_QUEUED, NULL);
+		}
+	}
+	if (j->timer)
+		evtimer_del(j->timer);
+	if (!j->verifying)
+		j->state = ST_QUEUED;
+	log_ev(LOG_DEBUG, "file_queued", "path=%s id=%lld", j->rel,
+	    (long long)j->id);
+	if (front)
+		TAILQ_INSERT_HEAD(&s.runq, j, entry);
+	else
+		TAILQ_INSERT_TAIL(&s.runq, j, entry);
+	j->queued = 1;
+	sched_dispatch();
+}
+
+static int
+job_dest_compute(struct job *j)
+{
+	struct tmpl_ctx c;
+	struct buf b;
+	const char *why;
+	char *dir;
+
+	if (j->dest != NULL)
+		return 0;
+	memset(&c, 0, sizeof(c));
+	c.now_ns = now_realtime_ns();
+	dir = privop_dirname(j->rel, &c.name);
+	c.relpath = dir;
+	c.watch = wconf()->name;
+	c.sha256 = j->sha256[0] ? j->sha256 : NULL;
+	c.xxh128 = j->xxh128[0] ? j->xxh128 : NULL;
+	buf_init(&b);
+	if (template_expand(wconf()->dest_template, &c, &b, &why) == -1) {
+		free(dir);
+		buf_free(&b);
+		job_reject(j, why);
+		return -1;
+	}
+	free(dir);
+	j->dest = buf_release(&b);
+	return 0;
+}
+
+static int
+job_open_destdir(struct job *j)
+{
+	const char *base;
+	char *dir;
+
+	if (j->destdirfd != -1)
+		return 0;
+	dir = privop_dirname(j->dest, &base);
+	j->destdirfd = privop_mkdirs(env->dest_fd, dir);
+	free(dir);
+	return j->destdirfd == -1 ? -1 : 0;
+}
+
+static const char *
+dest_base(const struct job *j)
+{
+	const char *slash = strrchr(j->dest, '/');
+
+	return slash ? slash + 1 : j->dest;
+}
+
+static void
+job_fail_errno(struct job *j, const char *stage)
+{
+	char why[160];
+
+	snprintf(why, sizeof(why), "%s: %s", stage, strerror(errno));
+	job_retry(j, why);
+}
+
+/* Back to watching: the file changed under us (not an attempt). */
+static void
+job_rediscover(struct job *j, const struct stat *st)
+{
+	log_ev(LOG_INFO, "file_changed", "path=%s id=%lld", j->rel,
+	    (long long)j->id);
+	job_close_fds(j);
+	j->attempts--;
+	j->state = ST_DISCOVERED;
+	j->worker = NULL;
+	free(j->dest);
+	j->dest = NULL;
+	if (j->id != 0 && !env->conf->dry_run)
+		db_file_set_stat(env->db, j->id, st->st_dev, st->st_ino,
+		    st->st_size, stat_ns(&st->st_mtim), stat_ns(&st->st_ctim));
+	j->st = *st;
+	job_arm(j, 100000000);
+}
+
+/* Open an existing archive file to compare its content with ours. */
+static int
+job_open_verify(struct job *j, int *fd)
+{
+	struct stat st;
+
+	if (job_open_destdir(j) == -1)
+		return -1;
+	*fd = openat(j->destdirfd, dest_base(j), O_RDONLY | O_NOFOLLOW |
+	    O_NONBLOCK | O_CLOEXEC);
+	if (*fd == -1)
+		return -1;
+	if (fstat(*fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+		close(*fd);
+		errno = EINVAL;
+		return -1;
+	}
+	return 0;
+}
+
+/* Open what the worker needs and hand the job over. */
+static void
+job_start(struct job *j, struct worker *w)
+{
+	const char *why;
+	int fds[2], nfds = 1, rc;
+	uint16_t type = MSG_JOB_HASH;
+	uint32_t flags = 0;
+	uint64_t size;
+
+	if (j->verifying) {
+		if (job_open_verify(j, &fds[0]) == -1) {
+			job_fail_errno(j, "open archive file");
+			return;
+		}
+		j->worker = w;
+		rc = pool_submit(w, j, MSG_JOB_HASH, fds, 1, 0, 0);
+		close(fds[0]);
+		if (rc == -1)
+			sched_job_lost(j, "cannot send job to worker");
+		return;
+	}
+	j->attempts++;
+	j->srcfd = privop_open_source(env->staging_fd, j->rel, &j->open_st,
+	    &why);
+	if (j->srcfd == -1) {
+		if (why != NULL) {
+			job_reject(j, why);
+		} else if (errno == ENOENT) {
+			j->attempts = env->conf->max_attempts;
+			job_retry(j, "source vanished before ingestion");
+		} else {
+			job_fail_errno(j, "open source");
+		}
+		return;
+	}
+	if (!same_signature(&j->open_st, &j->st)) {
+		job_rediscover(j, &j->open_st);
+		return;
+	}
+	fds[0] = j->srcfd;
+	j->src_in_staging = 1;
+	if (env->conf->dry_run) {
+		j->kind = K_HASH;
+	} else if (j->open_st.st_dev == env->dest_dev) {
+		j->kind = K_HASH;
+		flags = JOB_F_SYNC_SRC;
+	} else {
+		j->kind = K_COPY;
+		if (job_dest_compute(j) == -1)
+			return;
+		if (job_open_destdir(j) == -1) {
+			job_fail_errno(j, "create archive directory");
+			return;
+		}
+		if ((j->tmpfd = privop_tmpfile(j->destdirfd)) == -1) {
+			job_fail_errno(j, "create temp file");
+			return;
+		}
+		fds[1] = j->tmpfd;
+		nfds = 2;
+		type = MSG_JOB_COPY;
+	}
+	if (!env->conf->dry_run && db_file_set_processing(env->db, j->id,
+	    j->attempts) == -1) {
+		job_retry(j, "database write failed");
+		return;
+	}
+	j->state = ST_PROCESSING;
+	j->worker = w;
+	size = (uint64_t)j->open_st.st_size;
+	if (pool_submit(w, j, type, fds, nfds, flags, size) == -1)
+		sched_job_lost(j, "cannot send job to worker");
+}
+
+void
+sched_dispatch(void)
+{
+	struct worker *w;
+	struct job *j;
+
+	if (env->draining) {
+		/* SIGTERM: let in-flight files finish, start nothing new */
+		if (pool_busy() == 0)
+			ingestd_idle();
+		return;
+	}
+	while ((j = TAILQ_FIRST(&s.runq)) != NULL &&
+	    (w = pool_idle()) != NULL) {
+		TAILQ_REMOVE(&s.runq, j, entry);
+		j->queued = 0;
+		job_start(j, w);
+	}
+}
+
+/* --- failures --- */
+
+static void
+job_retry(struct job *j, const char *why)
+{
+	int64_t delay;
+	int shift;
+
+	job_close_fds(j);
+	j->worker = NULL;
+	j->verifying = 0;
+	if (j->attempts >= env->conf->max_attempts) {
+		log_ev(LOG_ERR, "file_failed", "path=%s id=%lld attempts=%d"
+		    " error=%s", j->rel, (long long)j->id, j->attempts, why);
+		if (!env->conf->dry_run && j->id != 0)
+			db_file_set_error(env->db, j->id, ST_FAILED,
+			    j->attempts, why);
+		env->failed++;
+		if (j->src_in_staging || j->kind == K_COPY ||
+		    j->state != ST_HASHED)
+			job_park(j, ST_FAILED);
+		else
+			job_finish(j);
+		return;
+	}
+	shift = j->attempts > 1 ? j->attempts - 1 : 0;
+	delay = (int64_t)env->conf->backoff_base_secs * NS << (shift > 16 ? 16 : shift);
+	if (delay > (int64_t)env->conf->backoff_max_secs * NS)
+		delay = (int64_t)env->conf->backoff_max_secs * NS;
+	log_ev(LOG_WARN, "file_retry", "path=%s id=%lld attempt=%d error=%s"
+	    " retry_in_ms=%lld", j->rel, (long long)j->id, j->attempts, why,
+	    (long long)(delay / 1000000));
+	if (!env->conf->dry_run && j->id != 0)
+		db_file_set_error(env->db, j->id, ST_RETRY_PENDING, j->attempts,
+		    why);
+	j->state = ST_RETRY_PENDING;
+	job_arm(j, delay);
+}
+
+void
+sched_job_lost(struct job *j, const char *why)
+{
+	if (j->state == ST_MOVED)
+		return;		/* nothing of it was with the worker */
+	job_retry(j, why);
+	sched_dispatch();
+}
+
+/* --- results --- */
+
+static void
+job_dry_run_verdict(struct job *j)
+{
+	int64_t orig;
+	char *dest = NULL;
+	int dup;
+
+	dup = env->db ? db_find_content(env->db, j->sha256, 0, &orig, &dest) : 0;
+	if (dup != 1 && htab_get(&s.dry_seen, j->sha256) != NULL)
+		dup = 1;
+	if (dup == 1) {
+		log_ev(LOG_INFO, "would_skip_duplicate", "path=%s sha256=%s"
+		    " original=%s", j->rel, j->sha256, dest ? dest : "");
+	} else if (job_dest_compute(j) == 0) {
+		htab_put(&s.dry_seen, j->sha256, j);
+		log_ev(LOG_INFO, "would_ingest", "path=%s dest=%s/%s sha256=%s"
+		    " bytes=%lld", j->rel, wconf()->dest_root, j->dest,
+		    j->sha256, (long long)j->open_st.st_size);
+	} else {
+		return;		/* job_dest_compute rejected it */
+	}
+	free(dest);
+	job_park(j, ST_MANIFESTED);
+}
+
+static void
+job_remove_source(struct job *j)
+{
+	const char *base;
+	struct buf side;
+	int dfd, rc;
+
+	if (j->src_in_staging) {
+		dfd = privop_open_parent(env->staging_fd, j->rel, &base);
+		if (dfd == -1) {
+			log_ev(LOG_ERR, "source_remove_failed", "path=%s"
+			    " errno=%d", j->rel, errno);
+			return;		/* recovery retries at the next start */
+		}
+		rc = privop_unlink_if_same(dfd, base, j->st.st_dev,
+		    j->st.st_ino);
+		if (rc == 1)
+			log_ev(LOG_WARN, "source_replaced", "path=%s", j->rel);
+		if (wconf()->complete == COMPLETE_SIDECAR && rc != -1) {
+			buf_init(&side);
+			buf_printf(&side, "%s%s", base, wconf()->sidecar_suffix);
+			if (unlinkat(dfd, side.data, 0) == -1 && errno != ENOENT)
+				log_ev(LOG_WARN, "sidecar_remove_failed",
+				    "path=%s errno=%d", side.data, errno);
+			buf_free(&side);
+		}
+		if (rc == -1 || privop_fsync_dir(dfd) == -1) {
+			log_ev(LOG_ERR, "source_remove_failed", "path=%s"
+			    " errno=%d", j->rel, errno);
+			close(dfd);
+			return;
+		}
+		close(dfd);
+		j->src_in_staging = 0;
+	}
+	db_file_set_source_removed(env->db, j->id);
+}
+
+static void
+job_duplicate(struct job *j, int64_t orig, const char *orig_dest)
+{
+	if (db_file_set_duplicate(env->db, j->id, j->sha256, j->xxh128,
+	    orig) == -1) {
+		job_retry(j, "database write failed");
+		return;
+	}
+	log_ev(LOG_INFO, "file_duplicate", "path=%s id=%lld sha256=%s"
+	    " original_id=%lld original=%s", j->rel, (long long)j->id,
+	    j->sha256, (long long)orig, orig_dest ? orig_dest : "");
+	job_close_fds(j);	/* the O_TMPFILE copy vanishes */
+	j->state = ST_SKIPPED_DUPLICATE;
+	job_remove_source(j);
+	job_finish(j);
+}
+
+static void
+job_verified(struct job *j, const char *sha)
+{
+	j->verifying = 0;
+	if (strcmp(sha, j->sha256) == 0) {
+		log_ev(LOG_INFO, "archive_copy_adopted", "path=%s dest=%s",
+		    j->rel, j->dest);
+		job_close_fds(j);	/* our own copy is not needed */
+		job_moved(j);
+	} else if (j->name_try == 0 && (j->src_in_staging || j->tmpfd != -1)) {
+		j->name_try = 1;
+		job_publish(j);
+	} else {
+		j->attempts = env->conf->max_attempts;
+		job_retry(j, "archive name taken by different content");
+	}
+}
+
+void
+sched_job_result(struct job *j, const struct msg_result *res)
+{
+	struct stat now;
+	int64_t orig;
+	char *orig_dest = NULL, sha[65], why[128];
+	int dup;
+
+	j->worker = NULL;
+	if (!res->ok) {
+		snprintf(why, sizeof(why), "%s: %s", res->stage,
+		    strerror(res->err));
+		job_retry(j, why);
+		goto out;
+	}
+	hex_encode(res->sha256, sizeof(res->sha256), sha);
+	if (j->verifying) {
+		job_verified(j, sha);
+		goto out;
+	}
+	/* the file must not have changed while the worker read it */
+	if (fstat(j->srcfd, &now) == -1) {
+		job_fail_errno(j, "fstat source");
+		goto out;
+	}
+	if (res->bytes != (uint64_t)j->open_st.st_size ||
+	    !same_signature(&now, &j->open_st)) {
+		job_rediscover(j, &now);
+		goto out;
+	}
+	memcpy(j->sha256, sha, sizeof(sha));
+	hex_encode(res->xxh128, sizeof(res->xxh128), j->xxh128);
+	if (env->conf->dry_run) {
+		job_dry_run_verdict(j);
+		goto out;
+	}
+	dup = db_find_content(env->db, j->sha256, j->id, &orig, &orig_dest);
+	if (dup == -1) {
+		job_retry(j, "database read failed");
+	} else if (dup == 1) {
+		job_duplicate(j, orig, orig_dest);
+	} else if (job_dest_compute(j) == 0) {
+		if (db_file_set_hashed(env->db, j->id, j->sha256, j->xxh128,
+		    j->dest) == -1) {
+			job_retry(j, "database write failed");
+		} else {
+			j->state = ST_HASHED;
+			job_publish(j);
+		}
+	}
+	free(orig_dest);
+out:
+	sched_dispatch();
+}
+
+/* --- publishing, in the durable order of DESIGN.md section 3 --- */
+
+static void
+job_verify_existing(struct job *j)
+{
+	log_ev(LOG_INFO, "archive_name_taken", "path=%s dest=%s", j->rel,
+	    j->dest);
+	j->verifying = 1;
+	TAILQ_INSERT_HEAD(&s.runq, j, entry);
+	j->queued = 1;
+}
+
+static int
+job_use_collision_name(struct job *j)
+{
+	const char *slash = strrchr(j->dest, '/');
+	struct buf b;
+
+	buf_init(&b);
+	buf_add(&b, j->dest, slash ? (size_t)(slash - j->dest) + 1 : 0);
+	template_collision_name(slash ? slash + 1 : j->dest, j->sha256, &b);
+	free(j->dest);
+	j->dest = buf_release(&b);
+	log_ev(LOG_INFO, "archive_name_collision", "path=%s dest=%s", j->rel,
+	    j->dest);
+	return db_file_set_dest(env->db, j->id, j->dest);
+}
+
+/* Same filesystem: move the very file we hashed and synced. */
+static int
+job_rename_source(struct job *j)
+{
+	const char *sbase;
+	struct stat st;
+	int sdir, rc = -1, saved;
+
+	if ((sdir = privop_open_parent(env->staging_fd, j->rel, &sbase)) == -1)
+		return -1;
+	if (fstatat(sdir, sbase, &st, AT_SYMLINK_NOFOLLOW) == -1)
+		goto out;
+	if (st.st_ino != j->open_st.st_ino || st.st_dev != j->open_st.st_dev) {
+		errno = ESTALE;
+		goto out;
+	}
+	if ((rc = privop_rename(sdir, sbase, j->destdirfd, dest_base(j))) == -1)
+		goto out;
+	j->src_in_staging = 0;
+	if (privop_fsync_dir(j->destdirfd) == -1 || privop_fsync_dir(sdir) == -1)
+		rc = -1;
+out:
+	saved = errno;
+	close(sdir);
+	errno = saved;
+	return rc;
+}
+
+static void
+job_publish(struct job *j)
+{
+	int rc;
+
+	if (j->name_try == 1) {
+		j->name_try = 2;	/* from now on the collision name */
+		if (job_use_collision_name(j) == -1) {
+			job_retry(j, "database write failed");
+			return;
+		}
+	}
+	if (job_open_destdir(j) == -1) {
+		job_fail_errno(j, "create archive directory");
+		return;
+	}
+	if (j->kind == K_COPY) {
+		rc = privop_link_tmp(j->tmpfd, j->destdirfd, dest_base(j));
+		if (rc == 0)
+			rc = privop_fsync_dir(j->destdirfd);
+	} else {
+		rc = job_rename_source(j);
+	}
+	if (rc == -1 && errno == EEXIST) {
+		/* ours from before a crash, a twin, or another file? */
+		job_verify_existing(j);
+		return;
+	}
+	if (rc == -1) {
+		job_fail_errno(j, "publish");
+		return;
+	}
+	job_moved(j);
+}
+
+static char *
+job_manifest_rel(int64_t now_ns, const struct job *j)
+{
+	struct tmpl_ctx c;
+	struct buf b;
+	const char *why;
+
+	memset(&c, 0, sizeof(c));
+	c.now_ns = now_ns;
+	c.name = job_base(j);
+	c.relpath = "";
+	c.watch = wconf()->name;
+	c.sha256 = j->sha256;
+	c.xxh128 = j->xxh128;
+	buf_init(&b);
+	if (template_expand(wconf()->manifest_template, &c, &b, &why) == -1) {
+		log_ev(LOG_ERR, "manifest_template_failed", "reason=%s", why);
+		buf_free(&b);
+		return NULL;
+	}
+	return buf_release(&b);
+}
+
+/* The archive copy is durable: record it, then write its manifest line. */
+static void
+job_moved(struct job *j)
+{
+	int64_t now = now_realtime_ns();
+	char at[32], *dest, *mrel;
+
+	time_format_iso(now, at);
+	if ((mrel = job_manifest_rel(now, j)) == NULL) {
+		job_retry(j, "manifest template");
+		return;
+	}
+	dest = job_dest_path(j);
+	if (db_file_set_moved(env->db, j->id, dest, mrel, at,
+	    !j->src_in_staging) == -1) {
+		free(dest);
+		free(mrel);
+		job_retry(j, "database write failed");
+		return;
+	}
+	free(dest);
+	free(mrel);
+	j->state = ST_MOVED;
+	job_close_fds(j);
+	job_manifest(j);
+}
+
+/* MOVED -> MANIFESTED; idempotent (the line is written once per id). */
+static void
+job_manifest(struct job *j)
+{
+	struct file_rec r;
+	struct buf line;
+	int has;
+
+	if (db_file_get(env->db, j->id, &r) == -1) {
+		log_ev(LOG_ERR, "db_read_failed", "id=%lld", (long long)j->id);
+		job_arm(j, 5 * NS);
+		return;
+	}
+	has = manifest_has_id(env->manifest_fd, r.manifest, r.id);
+	buf_init(&line);
+	if (has == 0) {
+		manifest_line(&line, &r);
+		if (manifest_append(env->manifest_fd, r.manifest, line.data,
+		    line.len) == -1)
+			has = -1;
+	}
+	if (has == -1 || db_file_set_state(env->db, j->id, ST_MANIFESTED,
+	    r.manifest) == -1) {
+		log_ev(LOG_ERR, "manifest_write_failed", "path=%s id=%lld"
+		    " manifest=%s errno=%d", j->rel, (long long)j->id,
+		    r.manifest, errno);
+		buf_free(&line);
+		file_rec_free(&r);
+		job_arm(j, 5 * NS);	/* stays MOVED; try again */
+		return;
+	}
+	log_ev(LOG_INFO, "file_ingested", "path=%s dest=%s sha256=%s"
+	    " xxh128=%s bytes=%lld id=%lld", r.source_path, r.dest, r.sha256,
+	    r.xxh128, (long long)r.size, (long long)r.id);
+	env->ingested++;
+	buf_free(&line);
+	file_rec_free(&r);
+	j->state = ST_MANIFESTED;
+	job_remove_source(j);
+	job_finish(j);
+}
+
+/* --- start-up recovery --- */
+
+struct recover_list {
+	struct file_rec	*recs;
+	size_t		 n, cap;
+};
+
+static int
+recover_collect(struct file_rec *r, void *arg)
+{
+	struct recover_list *l = arg;
+
+	if (l->n == l->cap) {
+		l->cap = l->cap ? l->cap * 2 : 64;
+		l->recs = xrealloc(l->recs, l->cap * sizeof(*l->recs));
+	}
+	l->recs[l->n++] = *r;
+	memset(r, 0, sizeof(*r));	/* ownership moves to the list */
+	return 0;
+}
+
+static int
+stat_is(const struct stat *st, const struct file_rec *r)
+{
+	return (uint64_t)st->st_dev == r->device &&
+	    (uint64_t)st->st_ino == r->inode;
+}
+
+static void
+recover_one(struct file_rec *r)
+{
+	struct stat st;
+	struct job *j;
+	int present;
+
+	present = privop_lstat(env->staging_fd, r->relpath, &st) == 0 &&
+	    stat_is(&st, r);
+	if (state_is_terminal(r->state)) {
+		if (!present) {
+			db_file_set_source_removed(env->db, r->id);
+			return;
+		}
+		j = job_new(r->relpath);
+		j->id = r->id;
+		j->st = st;
+		j->src_in_staging = 1;
+		if (r->state == ST_MANIFESTED ||
+		    r->state == ST_SKIPPED_DUPLICATE) {
+			log_ev(LOG_INFO, "recover_remove_source", "path=%s"
+			    " id=%lld", r->relpath, (long long)r->id);
+			job_remove_source(j);
+			job_finish(j);
+		} else {
+			job_park(j, r->state);	/* REJECTED/FAILED stay put */
+		}
+		return;
+	}
+	j = job_new(r->relpath);
+	j->id = r->id;
+	j->attempts = r->attempts;
+	j->recovered = 1;
+	j->st = present ? st : j->st;
+	j->src_in_staging = present;
+	if (r->sha256[0]) {
+		memcpy(j->sha256, r->sha256, sizeof(j->sha256));
+		memcpy(j->xxh128, r->xxh128, sizeof(j->xxh128));
+	}
+	if (r->dest != NULL && strncmp(r->dest, wconf()->dest_root,
+	    strlen(wconf()->dest_root)) == 0 &&
+	    r->dest[strlen(wconf()->dest_root)] == '/')
+		j->dest = xstrdup(r->dest + strlen(wconf()->dest_root) + 1);
+	log_ev(LOG_INFO, "recover_file", "path=%s id=%lld state=%s",
+	    r->relpath, (long long)r->id, state_name(r->state));
+	if (r->state == ST_MOVED) {
+		j->state = ST_MOVED;
+		j->src_in_staging = present && !r->source_removed;
+		job_manifest(j);
+	} else if (r->state == ST_HASHED && !present && j->dest != NULL) {
+		/* renamed into the archive before the crash: check it is ours */
+		j->state = ST_HASHED;
+		j->kind = K_HASH;
+		j->name_try = 2;	/* no other name to fall back to */
+		job_verify_existing(j);
+	} else if (present) {
+		j->state = ST_RETRY_PENDING;	/* resume like a retry */
+		job_enqueue(j, 0);
+	} else {
+		j->attempts = env->conf->max_attempts;
+		job_retry(j, "source vanished before ingestion");
+	}
+}
+
+int
+sched_recover(void)
+{
+	struct recover_list l = { NULL, 0, 0 };
+	size_t i;
+
+	if (env->conf->dry_run || env->db == NULL)
+		return 0;
+	if (db_foreach_unfinished(env->db, wconf()->name, recover_collect,
+	    &l) == -1) {
+		for (i = 0; i < l.n; i++)
+			file_rec_free(&l.recs[i]);
+		free(l.recs);
+		return -1;
+	}
+	for (i = 0; i < l.n; i++) {
+		recover_one(&l.recs[i]);
+		file_rec_free(&l.recs[i]);
+	}
+	free(l.recs);
+	return 0;
+}
+
+void
+sched_init(void)
+{
+	htab_init(&s.jobs);
+	htab_init(&s.dry_seen);
+	TAILQ_INIT(&s.runq);
+}
+
+static void
+free_job_cb(const char *key, void *value, void *arg)
+{
+	struct buf *list = arg;
+
+	buf_add(list, &value, sizeof(value));
+}
+
+void
+sched_shutdown(void)
+{
+	struct buf list;
+	struct job **jp;
+	size_t i, n;
+
+	buf_init(&list);
+	htab_foreach(&s.jobs, free_job_cb, &list);
+	jp = (struct job **)(void *)list.data;
+	n = list.len / sizeof(*jp);
+	for (i = 0; i < n; i++)
+		job_free(jp[i]);
+	buf_free(&list);
+	htab_free(&s.jobs);
+	htab_free(&s.dry_seen);
+	manifest_close();
+}

@@ -1,0 +1,63 @@
+/* master: the scheduler: candidates, completeness, the run queue and the per-file commit pipeline. */
+#ifndef INGESTD_SCHED_H
+#define INGESTD_SCHED_H
+
+#include <sys/queue.h>
+#include <sys/stat.h>
+#include <stdint.h>
+
+#include "db.h"
+#include "proto.h"
+
+struct worker;
+struct event;
+
+enum job_kind {
+	K_HASH = 0,	/* same filesystem (or dry run): hash + sync the source */
+	K_COPY,		/* cross filesystem: copy + hash into an O_TMPFILE */
+};
+
+struct job {
+	char			*rel;		/* key: path below the watch root */
+	int			 state;		/* enum file_state, in memory */
+	int			 parked;	/* terminal, source still in staging */
+	int64_t			 id;		/* DB row, 0 until queued */
+	int			 attempts;
+	struct stat		 st;		/* identity/signature last observed */
+	int64_t			 first_seen_ns;
+	struct event		*timer;
+	TAILQ_ENTRY(job)	 entry;
+	int			 queued;	/* on the run queue */
+
+	int			 kind;		/* enum job_kind */
+	int			 verifying;	/* hashing an existing archive file */
+	int			 srcfd;
+	int			 tmpfd;
+	int			 destdirfd;
+	struct stat		 open_st;	/* fstat of srcfd at open */
+	char			*dest;		/* relative to the destination root */
+	int			 name_try;	/* 0: own name, 1: switch to, 2: on collision name */
+	int			 recovered;	/* resumed from the DB at start-up */
+	int			 src_in_staging;
+	char			 sha256[65];
+	char			 xxh128[33];
+	struct worker		*worker;
+};
+
+void	sched_init(void);
+/* A path below the watch root may have changed: look at it. */
+void	sched_notice(const char *rel);
+/* Hand queued jobs to idle workers. */
+void	sched_dispatch(void);
+void	sched_job_result(struct job *, const struct msg_result *);
+/* The worker running the job died or misbehaved. */
+void	sched_job_lost(struct job *, const char *why);
+/* Resume every unfinished row from its last durable state. */
+int	sched_recover(void);
+/* No file is being looked at, queued, in flight or waiting for a retry. */
+int	sched_idle(void);
+/* --once: the initial scan is done; stop waiting for incomplete files. */
+void	sched_scan_done(void);
+void	sched_shutdown(void);
+
+#endif
