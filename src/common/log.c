@@ -343,5 +343,5 @@ fatal(const char *event, const char *fmt, ...)
 	va_start(ap, fmt);
 	log_emit(LOG_ERR, event, fmt, ap);
 	va_end(ap);
-	exit(1);
+	_exit(1);
 }

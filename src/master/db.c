@@ -108,6 +108,7 @@ enum stmt_id {
 	S_SET_MOVED,
 	S_SET_DUPLICATE,
 	S_SET_REMOVED,
+	S_EVENT_REMOVED,
 	S_SET_STAT,
 	S_FIND_CONTENT,
 	S_GET,
@@ -145,6 +146,8 @@ static const char *stmt_sql[S_END] = {
 	    " WHERE id = ?1",
 	[S_SET_REMOVED] = "UPDATE files SET source_removed = 1,"
 	    " updated_at = ?2 WHERE id = ?1",
+	[S_EVENT_REMOVED] = "INSERT INTO events (file_id, at, state, detail)"
+	    " SELECT id, ?2, state, 'source removed' FROM files WHERE id = ?1",
 	[S_SET_STAT] = "UPDATE files SET device = ?2, inode = ?3, size = ?4,"
 	    " mtime_ns = ?5, ctime_ns = ?6, updated_at = ?7 WHERE id = ?1",
 	[S_FIND_CONTENT] = "SELECT id, dest FROM files WHERE sha256 = ?1"
@@ -383,6 +386,17 @@ db_event(struct db *db, int64_t id, int state, const char *at,
 	return db_step_done(db, st);
 }
 
+/* A read-only handle has no write statements prepared: refuse, do not crash. */
+static int
+db_writable(struct db *db)
+{
+	if (db->readonly) {
+		log_ev(LOG_ERR, "db_readonly", NULL);
+		return -1;
+	}
+	return 0;
+}
+
 /*
  * Each setter below is atomic on its own (a savepoint, which is a
  * transaction when none is open) and composes into an enclosing
@@ -391,6 +405,8 @@ db_event(struct db *db, int64_t id, int state, const char *at,
 static int
 db_sp_begin(struct db *db)
 {
+	if (db_writable(db) == -1)
+		return -1;
 	return db_exec(db, "SAVEPOINT setter");
 }
 
@@ -626,8 +642,8 @@ db_file_set_duplicate(struct db *db, int64_t id, const char *sha256,
 	return db_sp_end(db, db_file_set_duplicate_stmts(db, id, sha256, xxh128, original));
 }
 
-int
-db_file_set_source_removed(struct db *db, int64_t id)
+static int
+db_file_set_source_removed_stmts(struct db *db, int64_t id)
 {
 	sqlite3_stmt *st = db->stmt[S_SET_REMOVED];
 	char now[32];
@@ -635,7 +651,20 @@ db_file_set_source_removed(struct db *db, int64_t id)
 	db_now(now);
 	sqlite3_bind_int64(st, 1, id);
 	sqlite3_bind_text(st, 2, now, -1, SQLITE_TRANSIENT);
+	if (db_step_done(db, st) == -1)
+		return -1;
+	st = db->stmt[S_EVENT_REMOVED];
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_text(st, 2, now, -1, SQLITE_TRANSIENT);
 	return db_step_done(db, st);
+}
+
+int
+db_file_set_source_removed(struct db *db, int64_t id)
+{
+	if (db_sp_begin(db) == -1)
+		return -1;
+	return db_sp_end(db, db_file_set_source_removed_stmts(db, id));
 }
 
 int
@@ -645,6 +674,8 @@ db_file_set_stat(struct db *db, int64_t id, uint64_t dev, uint64_t ino,
 	sqlite3_stmt *st = db->stmt[S_SET_STAT];
 	char now[32];
 
+	if (db_writable(db) == -1)
+		return -1;
 	db_now(now);
 	sqlite3_bind_int64(st, 1, id);
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)dev);

@@ -400,9 +400,9 @@ main(int argc, char **argv)
 	evsignal_add(sigterm, NULL);
 	evsignal_add(sigint, NULL);
 
-	log_ev(LOG_INFO, "starting", "version=%s pid=%d input=%s warehouse=%s"
+	log_ev(LOG_INFO, "starting", "version=%s input=%s warehouse=%s"
 	    " manifests=%s mode=%s stability_s=%d workers=%d state=%s"
-	    " dry_run=%d once=%d", PACKAGE_VERSION, (int)getpid(),
+	    " dry_run=%d once=%d", PACKAGE_VERSION,
 	    conf.watch.path, conf.watch.dest_root, conf.watch.manifest_root,
 	    conf.watch.complete == COMPLETE_SIDECAR ? "sidecar" : "stability",
 	    conf.watch.stability_secs, conf.workers, conf.state_path,

@@ -115,9 +115,9 @@ manifest_open(int rootfd, const char *rel)
 	free(dir);
 	if (dfd == -1)
 		return -1;
-	fd = openat(dfd, base, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
+	fd = openat(dfd, base, O_RDWR | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
 	if (fd == -1 && errno == ENOENT) {
-		fd = openat(dfd, base, O_WRONLY | O_APPEND | O_CREAT | O_EXCL |
+		fd = openat(dfd, base, O_RDWR | O_APPEND | O_CREAT | O_EXCL |
 		    O_NOFOLLOW | O_CLOEXEC, 0644);
 		if (fd != -1 && privop_fsync_dir(dfd) == -1) {
 			saved = errno;

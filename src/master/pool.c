@@ -118,7 +118,7 @@ worker_close(struct worker *w)
 static void
 worker_kill(struct worker *w, const char *why)
 {
-	log_ev(LOG_ERR, "worker_killed", "pid=%d reason=%s", (int)w->pid, why);
+	log_ev(LOG_ERR, "worker_killed", "worker_pid=%d reason=%s", (int)w->pid, why);
 	worker_close(w);
 	kill(w->pid, SIGKILL);
 	worker_lose_job(w, why);
@@ -156,13 +156,13 @@ worker_hello(struct worker *w, const struct ipc_msg *m)
 	}
 	if ((pid_t)h.pid != w->pid) {
 		/* after unshare a pid namespace could lie; we never make one */
-		log_ev(LOG_DEBUG, "worker_pid_mismatch", "pid=%d reported=%u",
+		log_ev(LOG_DEBUG, "worker_pid_mismatch", "worker_pid=%d reported=%u",
 		    (int)w->pid, h.pid);
 	}
 	w->ready = 1;
 	str_copy(w->level, h.level, sizeof(w->level));
 	log_ev(strcmp(h.level, "full") == 0 ? LOG_INFO : LOG_WARN,
-	    "worker_ready", "pid=%d sandbox=%s steps=%s skipped=%s",
+	    "worker_ready", "worker_pid=%d sandbox=%s steps=%s skipped=%s",
 	    (int)w->pid, h.level, h.steps, h.skipped);
 	sched_dispatch();
 }
@@ -230,9 +230,12 @@ worker_read_cb(evutil_socket_t fd, short ev, void *arg)
 			break;
 		}
 		if (rc == 0) {
-			/* exit status is logged when reaped */
+			/*
+			 * The worker is exiting: its job is failed when it is
+			 * reaped, with the real cause (e.g. SIGSYS).  The
+			 * watchdog still covers a worker that lingers.
+			 */
 			worker_close(w);
-			worker_lose_job(w, "worker exited");
 			break;
 		}
 		if (m->nfds != 0) {
@@ -274,7 +277,7 @@ pool_submit(struct worker *w, struct job *j, uint16_t type, const int *fds,
 	w->job_seq = ++p.seq;
 	if (proto_send_job(w->sock, type, w->job_seq, &mj, fds, nfds) == -1) {
 		w->job = NULL;
-		log_ev(LOG_ERR, "worker_send_failed", "pid=%d errno=%d",
+		log_ev(LOG_ERR, "worker_send_failed", "worker_pid=%d errno=%d",
 		    (int)w->pid, errno);
 		worker_close(w);
 		kill(w->pid, SIGKILL);
@@ -351,7 +354,7 @@ worker_spawn(void)
 	w->watchdog = evtimer_new(env->base, watchdog_cb, w);
 	event_add(w->ev, NULL);
 	TAILQ_INSERT_TAIL(&p.workers, w, entry);
-	log_ev(LOG_DEBUG, "worker_started", "pid=%d", (int)pid);
+	log_ev(LOG_DEBUG, "worker_started", "worker_pid=%d", (int)pid);
 }
 
 static void
@@ -397,7 +400,7 @@ worker_reaped(struct worker *w, int status)
 
 	if (WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS) {
 		snprintf(why, sizeof(why), "sandbox violation (SIGSYS)");
-		log_ev(LOG_ERR, "worker_sandbox_violation", "pid=%d",
+		log_ev(LOG_ERR, "worker_sandbox_violation", "worker_pid=%d",
 		    (int)w->pid);
 	} else if (WIFSIGNALED(status)) {
 		snprintf(why, sizeof(why), "worker killed by signal %d",
@@ -409,7 +412,7 @@ worker_reaped(struct worker *w, int status)
 	if (!p.shutting_down || w->job != NULL ||
 	    !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
 		log_ev(p.shutting_down ? LOG_INFO : LOG_WARN, "worker_died",
-		    "pid=%d reason=%s jobs_done=%d", (int)w->pid, why,
+		    "worker_pid=%d reason=%s jobs_done=%d", (int)w->pid, why,
 		    w->jobs_done);
 	worker_close(w);
 	worker_lose_job(w, why);
@@ -461,7 +464,7 @@ grace_cb(evutil_socket_t fd, short ev, void *arg)
 	struct worker *w;
 
 	TAILQ_FOREACH(w, &p.workers, entry) {
-		log_ev(LOG_WARN, "worker_shutdown_timeout", "pid=%d",
+		log_ev(LOG_WARN, "worker_shutdown_timeout", "worker_pid=%d",
 		    (int)w->pid);
 		kill(w->pid, SIGKILL);
 	}

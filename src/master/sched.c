@@ -78,6 +78,17 @@ job_source_path(const struct job *j)
 	return buf_release(&b);
 }
 
+/* Absolute source path for log records (valid until the next call). */
+static const char *
+job_logpath(const struct job *j)
+{
+	static struct buf b;
+
+	buf_reset(&b);
+	buf_printf(&b, "%s/%s", wconf()->path, j->rel);
+	return b.data;
+}
+
 static char *
 job_dest_path(const struct job *j)
 {
@@ -240,8 +251,6 @@ job_reject(struct job *j, const char *why)
 	struct file_rec r;
 	char *src = job_source_path(j);
 
-	log_ev(LOG_WARN, env->conf->dry_run ? "would_reject" : "file_rejected",
-	    "path=%s id=%lld reason=%s", src, (long long)j->id, why);
 	if (!env->conf->dry_run) {
 		if (j->id == 0) {
 			rec_from_job(&r, j, src);
@@ -254,6 +263,8 @@ job_reject(struct job *j, const char *why)
 			    j->attempts, why);
 		}
 	}
+	log_ev(LOG_WARN, env->conf->dry_run ? "would_reject" : "file_rejected",
+	    "path=%s id=%lld reason=%s", src, (long long)j->id, why);
 	free(src);
 	job_park(j, ST_REJECTED);
 }
@@ -320,7 +331,7 @@ job_check(struct job *j)
 				return;
 			}
 			log_ev(LOG_WARN, "stat_failed", "path=%s errno=%d",
-			    j->rel, errno);
+			    job_logpath(j), errno);
 		}
 		job_free(j);		/* gone before it was complete */
 		return;
@@ -345,7 +356,7 @@ job_check(struct job *j)
 		return;
 	}
 	if (env->conf->once && s.scan_done && left > 0) {
-		log_ev(LOG_INFO, "file_incomplete", "path=%s", j->rel);
+		log_ev(LOG_INFO, "file_incomplete", "path=%s", job_logpath(j));
 		job_free(j);		/* not complete: a later run takes it */
 		return;
 	}
@@ -392,7 +403,7 @@ sched_notice(const char *rel)
 		job_free(j);
 	}
 	j = job_new(rel);
-	log_ev(LOG_DEBUG, "file_discovered", "path=%s", rel);
+	log_ev(LOG_DEBUG, "file_discovered", "path=%s", job_logpath(j));
 	job_check(j);
 }
 
@@ -467,7 +478,7 @@ job_enqueue(struct job *j, int front)
 		evtimer_del(j->timer);
 	if (!j->verifying)
 		j->state = ST_QUEUED;
-	log_ev(LOG_DEBUG, "file_queued", "path=%s id=%lld", j->rel,
+	log_ev(LOG_DEBUG, "file_queued", "path=%s id=%lld", job_logpath(j),
 	    (long long)j->id);
 	if (front)
 		TAILQ_INSERT_HEAD(&s.runq, j, entry);
@@ -541,7 +552,7 @@ job_fail_errno(struct job *j, const char *stage)
 static void
 job_rediscover(struct job *j, const struct stat *st)
 {
-	log_ev(LOG_INFO, "file_changed", "path=%s id=%lld", j->rel,
+	log_ev(LOG_INFO, "file_changed", "path=%s id=%lld", job_logpath(j),
 	    (long long)j->id);
 	job_close_fds(j);
 	j->attempts--;
@@ -684,7 +695,7 @@ job_retry(struct job *j, const char *why)
 	j->verifying = 0;
 	if (j->attempts >= env->conf->max_attempts) {
 		log_ev(LOG_ERR, "file_failed", "path=%s id=%lld attempts=%d"
-		    " error=%s", j->rel, (long long)j->id, j->attempts, why);
+		    " error=%s", job_logpath(j), (long long)j->id, j->attempts, why);
 		if (!env->conf->dry_run && j->id != 0)
 			db_file_set_error(env->db, j->id, ST_FAILED,
 			    j->attempts, why);
@@ -701,7 +712,7 @@ job_retry(struct job *j, const char *why)
 	if (delay > (int64_t)env->conf->backoff_max_secs * NS)
 		delay = (int64_t)env->conf->backoff_max_secs * NS;
 	log_ev(LOG_WARN, "file_retry", "path=%s id=%lld attempt=%d error=%s"
-	    " retry_in_ms=%lld", j->rel, (long long)j->id, j->attempts, why,
+	    " retry_in_ms=%lld", job_logpath(j), (long long)j->id, j->attempts, why,
 	    (long long)(delay / 1000000));
 	if (!env->conf->dry_run && j->id != 0)
 		db_file_set_error(env->db, j->id, ST_RETRY_PENDING, j->attempts,
@@ -733,11 +744,11 @@ job_dry_run_verdict(struct job *j)
 		dup = 1;
 	if (dup == 1) {
 		log_ev(LOG_INFO, "would_skip_duplicate", "path=%s sha256=%s"
-		    " original=%s", j->rel, j->sha256, dest ? dest : "");
+		    " original=%s", job_logpath(j), j->sha256, dest ? dest : "");
 	} else if (job_dest_compute(j) == 0) {
 		htab_put(&s.dry_seen, j->sha256, j);
 		log_ev(LOG_INFO, "would_ingest", "path=%s dest=%s/%s sha256=%s"
-		    " bytes=%lld", j->rel, wconf()->dest_root, j->dest,
+		    " bytes=%lld", job_logpath(j), wconf()->dest_root, j->dest,
 		    j->sha256, (long long)j->open_st.st_size);
 	} else {
 		return;		/* job_dest_compute rejected it */
@@ -757,13 +768,13 @@ job_remove_source(struct job *j)
 		dfd = privop_open_parent(env->staging_fd, j->rel, &base);
 		if (dfd == -1) {
 			log_ev(LOG_ERR, "source_remove_failed", "path=%s"
-			    " errno=%d", j->rel, errno);
+			    " errno=%d", job_logpath(j), errno);
 			return;		/* recovery retries at the next start */
 		}
 		rc = privop_unlink_if_same(dfd, base, j->st.st_dev,
 		    j->st.st_ino);
 		if (rc == 1)
-			log_ev(LOG_WARN, "source_replaced", "path=%s", j->rel);
+			log_ev(LOG_WARN, "source_replaced", "path=%s", job_logpath(j));
 		if (wconf()->complete == COMPLETE_SIDECAR && rc != -1) {
 			buf_init(&side);
 			buf_printf(&side, "%s%s", base, wconf()->sidecar_suffix);
@@ -774,7 +785,7 @@ job_remove_source(struct job *j)
 		}
 		if (rc == -1 || privop_fsync_dir(dfd) == -1) {
 			log_ev(LOG_ERR, "source_remove_failed", "path=%s"
-			    " errno=%d", j->rel, errno);
+			    " errno=%d", job_logpath(j), errno);
 			close(dfd);
 			return;
 		}
@@ -793,7 +804,7 @@ job_duplicate(struct job *j, int64_t orig, const char *orig_dest)
 		return;
 	}
 	log_ev(LOG_INFO, "file_duplicate", "path=%s id=%lld sha256=%s"
-	    " original_id=%lld original=%s", j->rel, (long long)j->id,
+	    " original_id=%lld original=%s", job_logpath(j), (long long)j->id,
 	    j->sha256, (long long)orig, orig_dest ? orig_dest : "");
 	job_close_fds(j);	/* the O_TMPFILE copy vanishes */
 	j->state = ST_SKIPPED_DUPLICATE;
@@ -807,7 +818,7 @@ job_verified(struct job *j, const char *sha)
 	j->verifying = 0;
 	if (strcmp(sha, j->sha256) == 0) {
 		log_ev(LOG_INFO, "archive_copy_adopted", "path=%s dest=%s",
-		    j->rel, j->dest);
+		    job_logpath(j), j->dest);
 		job_close_fds(j);	/* our own copy is not needed */
 		job_moved(j);
 	} else if (j->name_try == 0 && (j->src_in_staging || j->tmpfd != -1)) {
@@ -879,7 +890,7 @@ out:
 static void
 job_verify_existing(struct job *j)
 {
-	log_ev(LOG_INFO, "archive_name_taken", "path=%s dest=%s", j->rel,
+	log_ev(LOG_INFO, "archive_name_taken", "path=%s dest=%s", job_logpath(j),
 	    j->dest);
 	j->verifying = 1;
 	TAILQ_INSERT_HEAD(&s.runq, j, entry);
@@ -897,7 +908,7 @@ job_use_collision_name(struct job *j)
 	template_collision_name(slash ? slash + 1 : j->dest, j->sha256, &b);
 	free(j->dest);
 	j->dest = buf_release(&b);
-	log_ev(LOG_INFO, "archive_name_collision", "path=%s dest=%s", j->rel,
+	log_ev(LOG_INFO, "archive_name_collision", "path=%s dest=%s", job_logpath(j),
 	    j->dest);
 	return db_file_set_dest(env->db, j->id, j->dest);
 }
@@ -1039,10 +1050,18 @@ job_manifest(struct job *j)
 	if (has == -1 || db_file_set_state(env->db, j->id, ST_MANIFESTED,
 	    r.manifest) == -1) {
 		log_ev(LOG_ERR, "manifest_write_failed", "path=%s id=%lld"
-		    " manifest=%s errno=%d", j->rel, (long long)j->id,
+		    " manifest=%s errno=%d", job_logpath(j), (long long)j->id,
 		    r.manifest, errno);
 		buf_free(&line);
 		file_rec_free(&r);
+		if (++j->manifest_failures >= env->conf->max_attempts) {
+			/* durable in the archive; the next start retries */
+			log_ev(LOG_ERR, "manifest_gave_up", "path=%s id=%lld",
+			    job_logpath(j), (long long)j->id);
+			env->failed++;
+			job_park(j, ST_MOVED);
+			return;
+		}
 		job_arm(j, 5 * NS);	/* stays MOVED; try again */
 		return;
 	}
@@ -1106,7 +1125,7 @@ recover_one(struct file_rec *r)
 		if (r->state == ST_MANIFESTED ||
 		    r->state == ST_SKIPPED_DUPLICATE) {
 			log_ev(LOG_INFO, "recover_remove_source", "path=%s"
-			    " id=%lld", r->relpath, (long long)r->id);
+			    " id=%lld", job_logpath(j), (long long)r->id);
 			job_remove_source(j);
 			job_finish(j);
 		} else {
@@ -1129,7 +1148,7 @@ recover_one(struct file_rec *r)
 	    r->dest[strlen(wconf()->dest_root)] == '/')
 		j->dest = xstrdup(r->dest + strlen(wconf()->dest_root) + 1);
 	log_ev(LOG_INFO, "recover_file", "path=%s id=%lld state=%s",
-	    r->relpath, (long long)r->id, state_name(r->state));
+	    job_logpath(j), (long long)r->id, state_name(r->state));
 	if (r->state == ST_MOVED) {
 		j->state = ST_MOVED;
 		j->src_in_staging = present && !r->source_removed;

@@ -37,7 +37,8 @@ struct job {
 	struct stat		 open_st;	/* fstat of srcfd at open */
 	char			*dest;		/* relative to the destination root */
 	int			 name_try;	/* 0: own name, 1: switch to, 2: on collision name */
-	int			 recovered;	/* resumed from the DB at start-up */
+	int			 recovered;
+	int			 manifest_failures;	/* resumed from the DB at start-up */
 	int			 src_in_staging;
 	char			 sha256[65];
 	char			 xxh128[33];

@@ -104,15 +104,15 @@ field_add(struct buf *out, int field, int width, const struct tmpl_ctx *c,
 		buf_adds(out, c->relpath ? c->relpath : "");
 		break;
 	case F_SHA256:
-		if (c->sha256 == NULL) {
+		if (c->sha256 == NULL || *c->sha256 == '\0') {
 			*why = "{sha256} is not known yet";
 			return -1;
 		}
-		buf_add(out, c->sha256, width ? (size_t)width :
-		    strlen(c->sha256));
+		buf_add(out, c->sha256, width ? strnlen(c->sha256,
+		    (size_t)width) : strlen(c->sha256));
 		break;
 	case F_XXH128:
-		if (c->xxh128 == NULL) {
+		if (c->xxh128 == NULL || *c->xxh128 == '\0') {
 			*why = "{xxh128} is not known yet";
 			return -1;
 		}
@@ -169,6 +169,10 @@ template_walk(const char *tmpl, const struct tmpl_ctx *c, struct buf *out,
 			if (out && field_add(out, field, width, c, why) == -1)
 				return -1;
 			p = end;
+			/* a file at the watch root has no {relpath}: "a/{relpath}/x" -> "a/x" */
+			if (out && field == F_RELPATH && (c->relpath == NULL ||
+			    *c->relpath == '\0') && p[1] == '/')
+				p++;
 		} else if (*p == '}') {
 			*why = "unbalanced '}' in template";
 			return -1;
@@ -204,7 +208,7 @@ path_check(const char *path, size_t len, size_t prefix, const char **why)
 		*why = "empty expansion";
 		return -1;
 	}
-	for (; p < end; p = slash + 1) {
+	for (;; p = slash + 1) {
 		if ((slash = memchr(p, '/', (size_t)(end - p))) == NULL)
 			slash = end;
 		n = (size_t)(slash - p);

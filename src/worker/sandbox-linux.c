@@ -483,7 +483,7 @@ seccomp_rules_add(scmp_filter_ctx ctx, const char **why)
 		return rc;
 	/* abort() (assert, glibc's fortify checks) signals this process only. */
 	if ((rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1,
-	    SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)getpid()))) < 0)
+	    SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)getpid(), 0))) < 0)
 		return rc;
 	return seccomp_sanitizer_rules_add(ctx);
 }

@@ -1,0 +1,75 @@
+#!/usr/bin/env bats
+# The cross-filesystem data path: the master opens an O_TMPFILE in the
+# archive directory, a worker copies and hashes in one pass and fdatasyncs,
+# the master links it in place (never replacing) and removes the source.
+
+load helpers
+
+setup() { setup_tree; }
+teardown() { teardown_tree; }
+
+@test "cross-filesystem move onto a tmpfs archives identical bytes and removes the source" {
+	mount_tmpfs "$T/wh"
+	make_random "$IN/big.bin" 8192
+	drop_file small.csv "a,b,c"
+	local big small
+	big=$(sha "$IN/big.bin")
+	small=$(sha "$IN/small.csv")
+	start_daemon
+	wait_state MANIFESTED 2
+	stop_daemon
+	assert_equal "$(sha "$WH"/ingest_date=*/big.bin)" "$big"
+	assert_equal "$(sha "$WH"/ingest_date=*/small.csv)" "$small"
+	assert_equal "$(db "SELECT sha256 FROM files WHERE relpath = 'big.bin'")" "$big"
+	run find "$IN" -type f
+	assert_output ""
+	assert_no_temp_files
+	# the copy path was taken (a worker wrote the data), not a rename
+	assert_equal "$(stat -c %d "$WH")" "$(stat -c %d "$(ls -d "$WH"/ingest_date=*)")"
+	[ "$(stat -c %d "$IN")" != "$(stat -c %d "$WH")" ]
+}
+
+@test "cross-filesystem XXH3-128 matches xxh128sum" {
+	command -v xxh128sum >/dev/null || skip "xxh128sum not installed"
+	mount_tmpfs "$T/wh"
+	make_random "$IN/x.bin" 3000
+	local want
+	want=$(xxh128sum "$IN/x.bin" | cut -d' ' -f1)
+	start_daemon
+	wait_state MANIFESTED 1
+	stop_daemon
+	assert_equal "$(db "SELECT xxh128 FROM files")" "$want"
+}
+
+@test "an existing archive file with other content is never overwritten" {
+	mount_tmpfs "$T/wh"
+	local day
+	day=$(date -u +%F)
+	mkdir -p "$WH/ingest_date=$day"
+	echo "precious" >"$WH/ingest_date=$day/report.csv"
+	drop_file report.csv "new content"
+	local want
+	want=$(sha "$IN/report.csv")
+	start_daemon
+	wait_state MANIFESTED 1
+	stop_daemon
+	assert_equal "$(cat "$WH/ingest_date=$day/report.csv")" "precious"
+	assert_equal "$(sha "$WH/ingest_date=$day/report~${want:0:12}.csv")" "$want"
+	assert_equal "$(db "SELECT dest FROM files")" "$WH/ingest_date=$day/report~${want:0:12}.csv"
+}
+
+@test "an identical file already at the archive path is adopted, not copied twice" {
+	mount_tmpfs "$T/wh"
+	local day
+	day=$(date -u +%F)
+	mkdir -p "$WH/ingest_date=$day"
+	echo "same bytes" >"$WH/ingest_date=$day/same.csv"
+	drop_file same.csv "same bytes
+"
+	start_daemon
+	wait_state MANIFESTED 1
+	stop_daemon
+	assert_equal "$(find "$WH" -type f | wc -l)" 1
+	assert_equal "$(db "SELECT dest FROM files")" "$WH/ingest_date=$day/same.csv"
+	log_has '"event":"archive_copy_adopted"'
+}
