@@ -21,9 +21,13 @@
 #include "util.h"
 #include "watch.h"
 
+/*
+ * No IN_DONT_FOLLOW: the path is /proc/self/fd/N, a magic link to the very
+ * directory we opened without following symlinks.
+ */
 #define WATCH_MASK	(IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE | \
-			 IN_DELETE_SELF | IN_MOVE_SELF | \
-			 IN_ONLYDIR | IN_DONT_FOLLOW | IN_EXCL_UNLINK)
+			 IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR | \
+			 IN_EXCL_UNLINK)
 
 static struct {
 	int		 fd;
@@ -225,6 +229,8 @@ watch_start(void)
 		event_add(w.rescan, &tv);
 	}
 	/* watches go up before the scan so nothing falls in between */
+	if (watch_add("") == -1)
+		return -1;
 	watch_rescan("start");
 	return 0;
 }

@@ -66,12 +66,12 @@ stop_daemon() {
 
 stop_daemon_hard() {
 	if [ -n "${DAEMON_PID:-}" ]; then
+		# only this test's workers: other test files may run in parallel
+		pkill -KILL -P "$DAEMON_PID" 2>/dev/null || true
 		kill -KILL "$DAEMON_PID" 2>/dev/null || true
 		wait "$DAEMON_PID" 2>/dev/null || true
 		DAEMON_PID=
 	fi
-	# workers exit on their own when the master's socket closes
-	pkill -KILL -f "^$INGEST_WORKER" 2>/dev/null || true
 }
 
 # wait_until TIMEOUT CMD...: poll CMD until it succeeds or TIMEOUT passes.
