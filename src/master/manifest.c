@@ -185,7 +185,13 @@ manifest_has_id(int rootfd, const char *rel, int64_t id)
 
 	plen = (size_t)snprintf(prefix, sizeof(prefix), "{\"id\":%lld,",
 	    (long long)id);
-	fd = openat(rootfd, rel, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	const char *base;
+	int dfd;
+
+	if ((dfd = privop_open_parent(rootfd, rel, &base)) == -1)
+		return errno == ENOENT ? 0 : -1;
+	fd = openat(dfd, base, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	close(dfd);
 	if (fd == -1)
 		return errno == ENOENT ? 0 : -1;
 	if ((fp = fdopen(fd, "r")) == NULL) {
