@@ -136,7 +136,8 @@ parse_args(int argc, char **argv, struct config *c)
 {
 	int ch;
 
-	while ((ch = getopt_long(argc, argv, "hV", longopts, NULL)) != -1) {
+	opterr = 0;		/* one line of our own, not getopt's */
+	while ((ch = getopt_long(argc, argv, ":hV", longopts, NULL)) != -1) {
 		switch (ch) {
 		case OPT_INPUT:
 			c->watch.path = optarg;
@@ -186,10 +187,11 @@ parse_args(int argc, char **argv, struct config *c)
 		case 'V':
 			printf("ingestd %s\n", PACKAGE_VERSION);
 			exit(0);
+		case ':':
+			usage_error("option '%s' needs an argument",
+			    argv[optind - 1]);
 		default:
-			fprintf(stderr, "ingestd: unknown or incomplete option"
-			    " (see ingestd --help)\n");
-			exit(EX_USAGE);
+			usage_error("unknown option '%s'", argv[optind - 1]);
 		}
 	}
 	if (optind < argc)

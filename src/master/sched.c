@@ -747,9 +747,11 @@ job_dry_run_verdict(struct job *j)
 		    " original=%s", job_logpath(j), j->sha256, dest ? dest : "");
 	} else if (job_dest_compute(j) == 0) {
 		htab_put(&s.dry_seen, j->sha256, j);
-		log_ev(LOG_INFO, "would_ingest", "path=%s dest=%s/%s sha256=%s"
-		    " bytes=%lld", job_logpath(j), wconf()->dest_root, j->dest,
-		    j->sha256, (long long)j->open_st.st_size);
+		free(dest);
+		dest = job_dest_path(j);
+		log_ev(LOG_INFO, "would_ingest", "path=%s dest=%s sha256=%s"
+		    " bytes=%lld", job_logpath(j), dest, j->sha256,
+		    (long long)j->open_st.st_size);
 	} else {
 		return;		/* job_dest_compute rejected it */
 	}
@@ -757,32 +759,45 @@ job_dry_run_verdict(struct job *j)
 	job_park(j, ST_MANIFESTED);
 }
 
+/* Sidecar mode: NAME.ok goes with its file (best effort, logged). */
+static void
+job_remove_sidecar(struct job *j, int dfd, const char *base)
+{
+	struct buf side;
+
+	if (wconf()->complete != COMPLETE_SIDECAR)
+		return;
+	buf_init(&side);
+	buf_printf(&side, "%s%s", base, wconf()->sidecar_suffix);
+	if (unlinkat(dfd, side.data, 0) == -1 && errno != ENOENT)
+		log_ev(LOG_WARN, "sidecar_remove_failed", "path=%s errno=%d",
+		    job_logpath(j), errno);
+	buf_free(&side);
+}
+
+/* Last step: the source (still in staging unless renamed away) goes. */
 static void
 job_remove_source(struct job *j)
 {
 	const char *base;
-	struct buf side;
-	int dfd, rc;
+	int dfd, rc = 0;
 
-	if (j->src_in_staging) {
+	if (j->src_in_staging || wconf()->complete == COMPLETE_SIDECAR) {
 		dfd = privop_open_parent(env->staging_fd, j->rel, &base);
 		if (dfd == -1) {
 			log_ev(LOG_ERR, "source_remove_failed", "path=%s"
 			    " errno=%d", job_logpath(j), errno);
 			return;		/* recovery retries at the next start */
 		}
-		rc = privop_unlink_if_same(dfd, base, j->st.st_dev,
-		    j->st.st_ino);
-		if (rc == 1)
-			log_ev(LOG_WARN, "source_replaced", "path=%s", job_logpath(j));
-		if (wconf()->complete == COMPLETE_SIDECAR && rc != -1) {
-			buf_init(&side);
-			buf_printf(&side, "%s%s", base, wconf()->sidecar_suffix);
-			if (unlinkat(dfd, side.data, 0) == -1 && errno != ENOENT)
-				log_ev(LOG_WARN, "sidecar_remove_failed",
-				    "path=%s errno=%d", side.data, errno);
-			buf_free(&side);
+		if (j->src_in_staging) {
+			rc = privop_unlink_if_same(dfd, base, j->st.st_dev,
+			    j->st.st_ino);
+			if (rc == 1)
+				log_ev(LOG_WARN, "source_replaced", "path=%s",
+				    job_logpath(j));
 		}
+		if (rc != -1)
+			job_remove_sidecar(j, dfd, base);
 		if (rc == -1 || privop_fsync_dir(dfd) == -1) {
 			log_ev(LOG_ERR, "source_remove_failed", "path=%s"
 			    " errno=%d", job_logpath(j), errno);
