@@ -25,11 +25,14 @@
 #include "template.h"
 #include "util.h"
 #include "watch.h"
+#include "htab.h"
 
 struct ingestd *env;
 
 static struct ingestd	 ingestd;
 static struct config	 conf;
+static struct watch_conf qwatch;	/* quick mode's one watch */
+static char		*q_warehouse, *q_manifests;
 static int		 stopping;
 
 enum {
@@ -110,14 +113,20 @@ config_defaults(struct config *c)
 	const char *worker = getenv("INGEST_WORKER");
 
 	memset(c, 0, sizeof(*c));
-	c->watch.name = "input";
-	c->watch.recursive = 1;
-	c->watch.complete = COMPLETE_STABILITY;
-	c->watch.stability_secs = 10;
-	c->watch.sidecar_suffix = ".ok";
-	c->watch.dest_template = "ingest_date={date}/{name}";
-	c->watch.manifest_template = "{yyyy}/{mm}/{dd}/{hh}/manifest.jsonl";
+	TAILQ_INIT(&c->watches);
+	memset(&qwatch, 0, sizeof(qwatch));
+	TAILQ_INIT(&qwatch.routes);
+	qwatch.name = "input";
+	qwatch.recursive = 1;
+	qwatch.complete = COMPLETE_STABILITY;
+	qwatch.stability_secs = 10;
+	qwatch.sidecar_suffix = ".ok";
+	qwatch.action = ACTION_MOVE;
+	qwatch.duplicate = DUP_DELETE;
+	qwatch.retry = 5;
+	qwatch.backoff_secs = 1;
 	c->state_path = "ingestd.db";
+	c->log_json = 1;
 	c->workers = n > 0 ? (int)(n < 64 ? n : 64) : 1;
 	c->log_level = LOG_INFO;
 	c->worker_path = (char *)(worker && *worker ? worker :
@@ -125,8 +134,6 @@ config_defaults(struct config *c)
 	c->sandbox = "auto";
 	c->chroot_dir = WORKER_CHROOT_DIR;
 	c->rescan_secs = 60;
-	c->max_attempts = 5;
-	c->backoff_base_secs = 1;
 	c->backoff_max_secs = 60;
 	c->watchdog_secs = 60;
 }
@@ -140,25 +147,25 @@ parse_args(int argc, char **argv, struct config *c)
 	while ((ch = getopt_long(argc, argv, ":hV", longopts, NULL)) != -1) {
 		switch (ch) {
 		case OPT_INPUT:
-			c->watch.path = optarg;
+			qwatch.path = optarg;
 			break;
 		case OPT_WAREHOUSE:
-			c->watch.dest_root = optarg;
+			q_warehouse = optarg;
 			break;
 		case OPT_MANIFESTS:
-			c->watch.manifest_root = optarg;
+			q_manifests = optarg;
 			break;
 		case OPT_MODE:
 			if (strcmp(optarg, "stability") == 0)
-				c->watch.complete = COMPLETE_STABILITY;
+				qwatch.complete = COMPLETE_STABILITY;
 			else if (strcmp(optarg, "sidecar") == 0)
-				c->watch.complete = COMPLETE_SIDECAR;
+				qwatch.complete = COMPLETE_SIDECAR;
 			else
 				usage_error("--mode: expected stability or"
 				    " sidecar, got '%s'", optarg);
 			break;
 		case OPT_STABILITY:
-			c->watch.stability_secs = opt_number(
+			qwatch.stability_secs = opt_number(
 			    "--stability-seconds", optarg, 0, 86400);
 			break;
 		case OPT_CONCURRENCY:
@@ -196,11 +203,11 @@ parse_args(int argc, char **argv, struct config *c)
 	}
 	if (optind < argc)
 		usage_error("unexpected argument '%s'", argv[optind]);
-	if (c->watch.path == NULL)
+	if (qwatch.path == NULL)
 		usage_error("missing %s", "--input DIR");
-	if (c->watch.dest_root == NULL)
+	if (q_warehouse == NULL)
 		usage_error("missing %s", "--warehouse DIR");
-	if (c->watch.manifest_root == NULL)
+	if (q_manifests == NULL)
 		usage_error("missing %s", "--manifests DIR");
 }
 
@@ -260,39 +267,48 @@ state_resolve(const char *path)
 	return buf_release(&b);
 }
 
+/* Quick mode: the flags are one watch with the original brief's layout. */
 static void
-config_check(struct config *c)
+quick_config(struct config *c)
 {
-	char *state;
+	char *warehouse, *manifests;
+	struct buf b;
 
-	c->watch.path = dir_resolve("--input", c->watch.path, EX_NOINPUT);
-	if (access(c->watch.path, R_OK | X_OK) == -1)
-		startup_error(EX_NOINPUT, "--input", c->watch.path,
+	qwatch.path = dir_resolve("--input", qwatch.path, EX_NOINPUT);
+	if (access(qwatch.path, R_OK | X_OK) == -1)
+		startup_error(EX_NOINPUT, "--input", qwatch.path,
 		    strerror(errno));
-	c->watch.dest_root = dir_resolve("--warehouse", c->watch.dest_root,
+	/* kept reachable: exit() on a usage error below must not "leak" */
+	warehouse = q_warehouse = dir_resolve("--warehouse", q_warehouse,
 	    EX_CANTCREAT);
-	c->watch.manifest_root = dir_resolve("--manifests",
-	    c->watch.manifest_root, EX_CANTCREAT);
+	manifests = q_manifests = dir_resolve("--manifests", q_manifests,
+	    EX_CANTCREAT);
 	if (!c->dry_run) {
-		if (access(c->watch.dest_root, W_OK | X_OK) == -1)
-			startup_error(EX_CANTCREAT, "--warehouse",
-			    c->watch.dest_root, strerror(errno));
-		if (access(c->watch.manifest_root, W_OK | X_OK) == -1)
-			startup_error(EX_CANTCREAT, "--manifests",
-			    c->watch.manifest_root, strerror(errno));
+		if (access(warehouse, W_OK | X_OK) == -1)
+			startup_error(EX_CANTCREAT, "--warehouse", warehouse,
+			    strerror(errno));
+		if (access(manifests, W_OK | X_OK) == -1)
+			startup_error(EX_CANTCREAT, "--manifests", manifests,
+			    strerror(errno));
 	}
-	state = state_resolve(c->state_path);
+	c->state_path = state_resolve(c->state_path);
 	/* ingesting our own output or database would never end well */
-	if (path_inside(c->watch.dest_root, c->watch.path) ||
-	    path_inside(c->watch.path, c->watch.dest_root))
-		usage_error("--warehouse and --input overlap: %s",
-		    c->watch.dest_root);
-	if (path_inside(c->watch.manifest_root, c->watch.path))
-		usage_error("--manifests is inside --input: %s",
-		    c->watch.manifest_root);
-	if (path_inside(state, c->watch.path))
-		usage_error("--state-path is inside --input: %s", state);
-	c->state_path = state;
+	if (path_inside(warehouse, qwatch.path) ||
+	    path_inside(qwatch.path, warehouse))
+		usage_error("--warehouse and --input overlap: %s", warehouse);
+	if (path_inside(manifests, qwatch.path))
+		usage_error("--manifests is inside --input: %s", manifests);
+	if (path_inside(c->state_path, qwatch.path))
+		usage_error("--state-path is inside --input: %s",
+		    c->state_path);
+	buf_init(&b);
+	template_escape(&b, strcmp(warehouse, "/") ? warehouse : "");
+	buf_adds(&b, "/ingest_date={date}/{name}");
+	qwatch.to = buf_release(&b);
+	template_escape(&b, strcmp(manifests, "/") ? manifests : "");
+	buf_adds(&b, "/{yyyy}/{mm}/{dd}/{hh}/manifest.jsonl");
+	qwatch.manifest = buf_release(&b);
+	TAILQ_INSERT_TAIL(&c->watches, &qwatch, entry);
 	if (access(c->worker_path, X_OK) == -1)
 		startup_error(EX_UNAVAILABLE, "worker", c->worker_path,
 		    strerror(errno));
@@ -301,19 +317,22 @@ config_check(struct config *c)
 		    c->control_path);
 }
 
-static int
-root_open(const char *path, dev_t *dev)
+/* Open every configured watch; a watch that cannot be opened is fatal. */
+static void
+watches_open(struct config *c)
 {
-	struct stat st;
-	int fd;
+	struct watch_conf *wc;
+	struct wrules *r;
+	char *err;
 
-	if ((fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
-		startup_error(EX_NOINPUT, "open", path, strerror(errno));
-	if (fstat(fd, &st) == -1)
-		startup_error(EX_OSERR, "fstat", path, strerror(errno));
-	if (dev)
-		*dev = st.st_dev;
-	return fd;
+	TAILQ_FOREACH(wc, &c->watches, entry) {
+		if ((r = wrules_open(wc, &err)) == NULL ||
+		    watch_add(r, &err) == NULL) {
+			fprintf(stderr, "ingestd: watch %s: %s\n", wc->name,
+			    err ? err : "cannot be opened");
+			exit(EX_CANTCREAT);
+		}
+	}
 }
 
 static void
@@ -345,6 +364,50 @@ chroot_dir_prepare(const char *dir)
 	if (mkdir(dir, 0755) == -1 && errno != EEXIST)
 		log_ev(LOG_WARN, "chroot_dir_failed", "path=%s errno=%d", dir,
 		    errno);
+}
+
+static int
+watch_count(void)
+{
+	struct watch *w;
+	int n = 0;
+
+	TAILQ_FOREACH(w, &watches, entry)
+		n++;
+	return n;
+}
+
+static void
+log_watches(void)
+{
+	static const char *modes[] = { "stability", "sidecar", "close-write" };
+	static const char *actions[] = { "move", "copy", "link" };
+	struct watch *w;
+	const struct watch_conf *c;
+
+	TAILQ_FOREACH(w, &watches, entry) {
+		c = w->rules->c;
+		log_ev(LOG_INFO, "watch", "name=%s path=%s to=%s manifest=%s"
+		    " complete=%s stability_s=%d action=%s", c->name, c->path,
+		    c->to, c->manifest, modes[c->complete], c->stability_secs,
+		    actions[c->action]);
+	}
+}
+
+static void
+watches_close(void)
+{
+	struct watch *w;
+
+	while ((w = TAILQ_FIRST(&watches)) != NULL) {
+		TAILQ_REMOVE(&watches, w, entry);
+		wrules_unref(w->rules);
+		htab_free(&w->jobs);
+		close(w->fd);
+		free(w->name);
+		free(w->path);
+		free(w);
+	}
 }
 
 void
@@ -379,21 +442,20 @@ int
 main(int argc, char **argv)
 {
 	struct event *sigterm, *sigint;
+	struct watch *w;
 	int rc;
 
 	signal(SIGPIPE, SIG_IGN);
 	config_defaults(&conf);
 	parse_args(argc, argv, &conf);
 	log_init("ingestd", conf.log_level, 1);
-	config_check(&conf);
+	quick_config(&conf);
 
 	env = &ingestd;
 	env->conf = &conf;
 	if ((env->base = event_base_new()) == NULL)
 		fatal("event_base_new", NULL);
-	env->staging_fd = root_open(conf.watch.path, &env->staging_dev);
-	env->dest_fd = root_open(conf.watch.dest_root, &env->dest_dev);
-	env->manifest_fd = root_open(conf.watch.manifest_root, NULL);
+	watches_open(&conf);
 	db_start(env);
 	chroot_dir_prepare(conf.chroot_dir);
 
@@ -402,20 +464,18 @@ main(int argc, char **argv)
 	evsignal_add(sigterm, NULL);
 	evsignal_add(sigint, NULL);
 
-	log_ev(LOG_INFO, "starting", "version=%s input=%s warehouse=%s"
-	    " manifests=%s mode=%s stability_s=%d workers=%d state=%s"
-	    " dry_run=%d once=%d", PACKAGE_VERSION,
-	    conf.watch.path, conf.watch.dest_root, conf.watch.manifest_root,
-	    conf.watch.complete == COMPLETE_SIDECAR ? "sidecar" : "stability",
-	    conf.watch.stability_secs, conf.workers, conf.state_path,
-	    conf.dry_run, conf.once);
+	log_ev(LOG_INFO, "starting", "version=%s watches=%d workers=%d"
+	    " state=%s dry_run=%d once=%d", PACKAGE_VERSION, watch_count(),
+	    conf.workers, conf.state_path, conf.dry_run, conf.once);
+	log_watches();
 	sched_init();
 	if (pool_init(conf.workers) == -1)
 		fatal("pool_init", NULL);
-	if (sched_recover() == -1)
-		fatal("recovery_failed", "state=%s", conf.state_path);
+	TAILQ_FOREACH(w, &watches, entry)
+		if (sched_recover(w) == -1)
+			fatal("recovery_failed", "state=%s", conf.state_path);
 	if (watch_start() == -1)
-		fatal("watch_failed", "path=%s", conf.watch.path);
+		fatal("watch_failed", NULL);
 	sched_scan_done();
 	log_ev(LOG_INFO, "ready", "workers=%d", conf.workers);
 
@@ -429,9 +489,7 @@ main(int argc, char **argv)
 	event_free(sigterm);
 	event_free(sigint);
 	db_close(env->db);
-	close(env->staging_fd);
-	close(env->dest_fd);
-	close(env->manifest_fd);
+	watches_close();
 	event_base_free(env->base);
 	return rc;
 }

@@ -13,11 +13,6 @@ struct ingestd {
 	struct config		*conf;
 	struct event_base	*base;
 	struct db		*db;		/* NULL only in --dry-run without a DB */
-	int			 staging_fd;
-	dev_t			 staging_dev;
-	int			 dest_fd;
-	dev_t			 dest_dev;
-	int			 manifest_fd;
 	int			 draining;	/* SIGTERM seen: finish in-flight work */
 	int			 failed;	/* files that ended FAILED this run */
 	int			 ingested;

@@ -1,6 +1,7 @@
 /* master: owns every file's lifecycle: discovery, completeness, dispatch, and the durable commit order. */
 #include <errno.h>
 #include <fcntl.h>
+#include <fnmatch.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,13 +19,13 @@
 #include "sched.h"
 #include "template.h"
 #include "util.h"
+#include "watch.h"
 
 #define NS	1000000000LL
 
 TAILQ_HEAD(jobq, job);
 
 static struct {
-	struct htab	 jobs;		/* rel -> struct job */
 	struct jobq	 runq;
 	int		 live;		/* jobs in the table that are not parked */
 	int		 scan_done;	/* --once: stop at incomplete files */
@@ -39,10 +40,11 @@ static void	job_moved(struct job *);
 static void	job_manifest(struct job *);
 static void	job_finish(struct job *);
 
+/* The rules the job runs under. */
 static const struct watch_conf *
-wconf(void)
+jc(const struct job *j)
 {
-	return &env->conf->watch;
+	return j->r->c;
 }
 
 static int64_t
@@ -74,7 +76,7 @@ job_source_path(const struct job *j)
 	struct buf b;
 
 	buf_init(&b);
-	buf_printf(&b, "%s/%s", wconf()->path, j->rel);
+	buf_printf(&b, "%s/%s", j->w->path, j->rel);
 	return buf_release(&b);
 }
 
@@ -85,7 +87,7 @@ job_logpath(const struct job *j)
 	static struct buf b;
 
 	buf_reset(&b);
-	buf_printf(&b, "%s/%s", wconf()->path, j->rel);
+	buf_printf(&b, "%s/%s", j->w->path, j->rel);
 	return b.data;
 }
 
@@ -95,22 +97,26 @@ job_dest_path(const struct job *j)
 	struct buf b;
 
 	buf_init(&b);
-	buf_printf(&b, "%s/%s", wconf()->dest_root, j->dest);
+	buf_printf(&b, "%s/%s", j->droot->path, j->dest);
 	return buf_release(&b);
 }
 
 /* --- in-memory table --- */
 
 static struct job *
-job_new(const char *rel)
+job_new(struct watch *w, const char *rel)
 {
 	struct job *j = xcalloc(1, sizeof(*j));
 
+	j->w = w;
+	j->r = w->rules;
+	wrules_ref(j->r);
+	j->droot = &j->r->to;
 	j->rel = xstrdup(rel);
 	j->srcfd = j->tmpfd = j->destdirfd = -1;
 	j->first_seen_ns = now_realtime_ns();
 	j->state = ST_DISCOVERED;
-	htab_put(&s.jobs, rel, j);
+	htab_put(&w->jobs, rel, j);
 	s.live++;
 	return j;
 }
@@ -138,8 +144,8 @@ job_check_idle(void)
 static void
 job_free(struct job *j)
 {
-	if (htab_get(&s.jobs, j->rel) == j)
-		htab_del(&s.jobs, j->rel);
+	if (htab_get(&j->w->jobs, j->rel) == j)
+		htab_del(&j->w->jobs, j->rel);
 	if (j->queued)
 		TAILQ_REMOVE(&s.runq, j, entry);
 	if (!j->parked)
@@ -147,6 +153,7 @@ job_free(struct job *j)
 	if (j->timer)
 		event_free(j->timer);
 	job_close_fds(j);
+	wrules_unref(j->r);
 	free(j->rel);
 	free(j->dest);
 	free(j);
@@ -205,8 +212,9 @@ job_finish(struct job *j)
 
 /* --- name rules --- */
 
+/* Never a candidate: hidden (rsync temporaries), temp suffixes, globs. */
 static int
-name_ignored(const char *name)
+name_ignored(const struct watch_conf *c, const char *name)
 {
 	static const char *suffixes[] = { ".tmp", ".part", ".swp" };
 	size_t i;
@@ -216,15 +224,23 @@ name_ignored(const char *name)
 	for (i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++)
 		if (str_has_suffix(name, suffixes[i]))
 			return 1;
-	return 0;
+	for (i = 0; i < c->nignore; i++)
+		if (fnmatch(c->ignore[i], name, 0) == 0)
+			return 1;
+	if (c->nmatch == 0)
+		return 0;
+	for (i = 0; i < c->nmatch; i++)
+		if (fnmatch(c->match[i], name, 0) == 0)
+			return 0;
+	return 1;
 }
 
 static int
-is_sidecar(const char *name)
+is_sidecar(const struct watch_conf *c, const char *name)
 {
-	return wconf()->complete == COMPLETE_SIDECAR &&
-	    str_has_suffix(name, wconf()->sidecar_suffix) &&
-	    strlen(name) > strlen(wconf()->sidecar_suffix);
+	return c->complete == COMPLETE_SIDECAR &&
+	    str_has_suffix(name, c->sidecar_suffix) &&
+	    strlen(name) > strlen(c->sidecar_suffix);
 }
 
 /* --- discovery and completeness --- */
@@ -234,7 +250,7 @@ rec_from_job(struct file_rec *r, const struct job *j, char *src)
 {
 	memset(r, 0, sizeof(*r));
 	r->id = j->id;
-	r->watch = wconf()->name;
+	r->watch = j->w->name;
 	r->source_path = src;
 	r->relpath = j->rel;
 	r->device = j->st.st_dev;
@@ -277,8 +293,8 @@ sidecar_present(const struct job *j)
 	int rc;
 
 	buf_init(&b);
-	buf_printf(&b, "%s%s", j->rel, wconf()->sidecar_suffix);
-	rc = privop_lstat(env->staging_fd, b.data, &st) == 0 &&
+	buf_printf(&b, "%s%s", j->rel, jc(j)->sidecar_suffix);
+	rc = privop_lstat(j->w->fd, b.data, &st) == 0 &&
 	    S_ISREG(st.st_mode);
 	buf_free(&b);
 	return rc;
@@ -291,13 +307,47 @@ sidecar_present(const struct job *j)
  * not been touched for N seconds.
  */
 static int64_t
-stability_left_ns(const struct job *j)
+stability_left_ns(const struct job *j, int64_t window_ns)
 {
 	int64_t last = stat_ns(&j->st.st_ctim), now = now_realtime_ns();
 
 	if (stat_ns(&j->st.st_mtim) > last)
 		last = stat_ns(&j->st.st_mtim);
-	return last + (int64_t)wconf()->stability_secs * NS - now;
+	return last + window_ns - now;
+}
+
+/*
+ * close-write: the writer closed the file (or renamed it into place) and
+ * nothing touched it for a short settle; a file found by a scan, with no
+ * event seen, falls back to the stability window.
+ */
+#define CLOSE_WRITE_SETTLE_NS	(NS / 2)
+
+static int64_t
+job_window_ns(const struct job *j)
+{
+	if (jc(j)->complete == COMPLETE_CLOSE_WRITE && j->closed)
+		return CLOSE_WRITE_SETTLE_NS;
+	return (int64_t)jc(j)->stability_secs * NS;
+}
+
+/* Complete: check the size rules, then queue. */
+static void
+job_complete(struct job *j)
+{
+	char why[96];
+
+	if (jc(j)->min_size > 0 && j->st.st_size < jc(j)->min_size) {
+		snprintf(why, sizeof(why), "smaller than min-size %lld",
+		    jc(j)->min_size);
+		job_reject(j, why);
+	} else if (jc(j)->max_size > 0 && j->st.st_size > jc(j)->max_size) {
+		snprintf(why, sizeof(why), "larger than max-size %lld",
+		    jc(j)->max_size);
+		job_reject(j, why);
+	} else {
+		job_enqueue(j, 0);
+	}
 }
 
 static const char *
@@ -323,7 +373,7 @@ job_check(struct job *j)
 
 	if (env->draining)
 		return;
-	if (privop_lstat(env->staging_fd, j->rel, &st) == -1) {
+	if (privop_lstat(j->w->fd, j->rel, &st) == -1) {
 		if (errno != ENOENT && errno != ENOTDIR) {
 			j->st.st_mode = S_IFLNK;
 			if (errno == ELOOP || errno == EXDEV) {
@@ -343,16 +393,16 @@ job_check(struct job *j)
 	}
 	changed = !same_signature(&st, &j->st);
 	j->st = st;
-	if (wconf()->complete == COMPLETE_SIDECAR) {
+	if (jc(j)->complete == COMPLETE_SIDECAR) {
 		if (sidecar_present(j))
-			job_enqueue(j, 0);
+			job_complete(j);
 		else if (env->conf->once && s.scan_done)
 			job_free(j);	/* no sidecar yet: a later run */
 		return;
 	}
-	left = stability_left_ns(j);
+	left = stability_left_ns(j, job_window_ns(j));
 	if (!changed && left <= 0) {
-		job_enqueue(j, 0);
+		job_complete(j);
 		return;
 	}
 	if (env->conf->once && s.scan_done && left > 0) {
@@ -365,79 +415,101 @@ job_check(struct job *j)
 }
 
 void
-sched_notice(const char *rel)
+sched_notice(struct watch *w, const char *rel, int closed)
 {
+	const struct watch_conf *c = w->rules->c;
 	const char *base = strrchr(rel, '/');
 	struct job *j;
 	struct stat st;
 	struct buf b;
 
 	base = base ? base + 1 : rel;
-	if (env->draining || name_ignored(base))
+	if (env->draining || w->retired)
 		return;
-	if (is_sidecar(base)) {
+	if (is_sidecar(c, base)) {
 		buf_init(&b);
-		buf_add(&b, rel, strlen(rel) - strlen(wconf()->sidecar_suffix));
-		if ((j = htab_get(&s.jobs, b.data)) != NULL &&
+		buf_add(&b, rel, strlen(rel) - strlen(c->sidecar_suffix));
+		if ((j = htab_get(&w->jobs, b.data)) != NULL &&
 		    j->state == ST_DISCOVERED)
 			job_check(j);
 		else if (j == NULL)
-			sched_notice(b.data);
+			sched_notice(w, b.data, 0);
 		buf_free(&b);
 		return;
 	}
-	if ((j = htab_get(&s.jobs, rel)) != NULL) {
+	if (name_ignored(c, base))
+		return;
+	if ((j = htab_get(&w->jobs, rel)) != NULL) {
 		if (j->state == ST_DISCOVERED) {
-			if (j->timer == NULL || !evtimer_pending(j->timer, NULL))
+			j->closed |= closed;
+			if (j->timer == NULL || !evtimer_pending(j->timer, NULL) ||
+			    closed)
 				job_check(j);
 			return;
 		}
 		if (!j->parked)
 			return;		/* on its way */
 		/* parked: only a different file under the same name is new */
-		if (privop_lstat(env->staging_fd, rel, &st) == -1 ||
+		if (privop_lstat(w->fd, rel, &st) == -1 ||
 		    (st.st_dev == j->st.st_dev && st.st_ino == j->st.st_ino &&
 		    st.st_size == j->st.st_size &&
 		    stat_ns(&st.st_mtim) == stat_ns(&j->st.st_mtim)))
 			return;
 		job_free(j);
 	}
-	j = job_new(rel);
+	j = job_new(w, rel);
+	j->closed = closed;
 	log_ev(LOG_DEBUG, "file_discovered", "path=%s", job_logpath(j));
 	job_check(j);
 }
 
 static void
-collect_discovered(const char *key, void *value, void *arg)
+collect_jobs(const char *key, void *value, void *arg)
 {
-	struct job *j = value;
-	struct buf *list = arg;
+	buf_add(arg, &value, sizeof(value));
+}
 
-	if (j->state == ST_DISCOVERED && !j->parked)
-		buf_add(list, &j, sizeof(j));
+/* Every job of every watch, collected first so fn may free them. */
+static void
+jobs_foreach(int (*want)(const struct job *), void (*fn)(struct job *))
+{
+	struct watch *w;
+	struct buf list;
+	struct job **jp;
+	size_t i, n;
+
+	buf_init(&list);
+	TAILQ_FOREACH(w, &watches, entry)
+		htab_foreach(&w->jobs, collect_jobs, &list);
+	jp = (struct job **)(void *)list.data;
+	n = list.len / sizeof(*jp);
+	for (i = 0; i < n; i++)
+		if (want == NULL || want(jp[i]))
+			fn(jp[i]);
+	buf_free(&list);
+}
+
+static int
+is_discovered(const struct job *j)
+{
+	return j->state == ST_DISCOVERED && !j->parked;
+}
+
+static void
+recheck_now(struct job *j)
+{
+	if (j->timer)
+		evtimer_del(j->timer);
+	job_check(j);
 }
 
 void
 sched_scan_done(void)
 {
-	struct buf list;
-	struct job **jp;
-	size_t i, n;
-
 	s.scan_done = 1;
-	if (env->conf->once) {
-		/* decide every file still being looked at, now */
-		buf_init(&list);
-		htab_foreach(&s.jobs, collect_discovered, &list);
-		jp = (struct job **)(void *)list.data;
-		n = list.len / sizeof(*jp);
-		for (i = 0; i < n; i++) {
-			if (jp[i]->timer)
-				evtimer_del(jp[i]->timer);
-			job_check(jp[i]);
-		}
-		buf_free(&list);
-	}
+	/* --once: decide every file still being looked at, now */
+	if (env->conf->once)
+		jobs_foreach(is_discovered, recheck_now);
 	job_check_idle();
 }
 
@@ -455,6 +527,13 @@ job_enqueue(struct job *j, int front)
 	struct file_rec r;
 	char *src;
 
+	if (j->id == 0 && j->r != j->w->rules) {
+		/* not started yet: it runs under the rules in force now */
+		wrules_unref(j->r);
+		j->r = j->w->rules;
+		wrules_ref(j->r);
+		j->droot = &j->r->to;
+	}
 	if (!env->conf->dry_run) {
 		if (j->id == 0) {
 			src = job_source_path(j);
@@ -488,6 +567,23 @@ job_enqueue(struct job *j, int front)
 	sched_dispatch();
 }
 
+/* The first route whose glob matches the name, else `to`. */
+static void
+job_pick_droot(struct job *j)
+{
+	const struct route *rt;
+	size_t i = 0;
+
+	j->droot = &j->r->to;
+	TAILQ_FOREACH(rt, &jc(j)->routes, entry) {
+		if (fnmatch(rt->glob, job_base(j), 0) == 0) {
+			j->droot = &j->r->routes[i];
+			return;
+		}
+		i++;
+	}
+}
+
 static int
 job_dest_compute(struct job *j)
 {
@@ -498,15 +594,16 @@ job_dest_compute(struct job *j)
 
 	if (j->dest != NULL)
 		return 0;
+	job_pick_droot(j);
 	memset(&c, 0, sizeof(c));
 	c.now_ns = now_realtime_ns();
 	dir = privop_dirname(j->rel, &c.name);
 	c.relpath = dir;
-	c.watch = wconf()->name;
+	c.watch = j->w->name;
 	c.sha256 = j->sha256[0] ? j->sha256 : NULL;
 	c.xxh128 = j->xxh128[0] ? j->xxh128 : NULL;
 	buf_init(&b);
-	if (template_expand(wconf()->dest_template, &c, &b, &why) == -1) {
+	if (template_expand(j->droot->tmpl, &c, &b, &why) == -1) {
 		free(dir);
 		buf_free(&b);
 		job_reject(j, why);
@@ -526,7 +623,7 @@ job_open_destdir(struct job *j)
 	if (j->destdirfd != -1)
 		return 0;
 	dir = privop_dirname(j->dest, &base);
-	j->destdirfd = privop_mkdirs(env->dest_fd, dir);
+	j->destdirfd = privop_mkdirs(j->droot->fd, dir);
 	free(dir);
 	return j->destdirfd == -1 ? -1 : 0;
 }
@@ -610,13 +707,13 @@ job_start(struct job *j, struct worker *w)
 		return;
 	}
 	j->attempts++;
-	j->srcfd = privop_open_source(env->staging_fd, j->rel, &j->open_st,
+	j->srcfd = privop_open_source(j->w->fd, j->rel, &j->open_st,
 	    &why);
 	if (j->srcfd == -1) {
 		if (why != NULL) {
 			job_reject(j, why);
 		} else if (errno == ENOENT) {
-			j->attempts = env->conf->max_attempts;
+			j->attempts = jc(j)->retry;
 			job_retry(j, "source vanished before ingestion");
 		} else {
 			job_fail_errno(j, "open source");
@@ -629,20 +726,23 @@ job_start(struct job *j, struct worker *w)
 	}
 	fds[0] = j->srcfd;
 	j->src_in_staging = 1;
+	if (j->dest == NULL)
+		job_pick_droot(j);
 	if (env->conf->dry_run) {
 		j->kind = K_HASH;
-	} else if (j->open_st.st_dev == env->dest_dev) {
+	} else if (jc(j)->action != ACTION_COPY &&
+	    j->open_st.st_dev == j->droot->dev) {
+		/* move renames, link hard-links: the file itself is archived */
 		j->kind = K_HASH;
 		flags = JOB_F_SYNC_SRC;
 	} else {
+		/*
+		 * The temp file lives in the destination root: the final
+		 * directory may depend on the hash, and linkat can give it
+		 * its name anywhere on that filesystem.
+		 */
 		j->kind = K_COPY;
-		if (job_dest_compute(j) == -1)
-			return;
-		if (job_open_destdir(j) == -1) {
-			job_fail_errno(j, "create archive directory");
-			return;
-		}
-		if ((j->tmpfd = privop_tmpfile(j->destdirfd)) == -1) {
+		if ((j->tmpfd = privop_tmpfile(j->droot->fd)) == -1) {
 			job_fail_errno(j, "create temp file");
 			return;
 		}
@@ -693,7 +793,7 @@ job_retry(struct job *j, const char *why)
 	job_close_fds(j);
 	j->worker = NULL;
 	j->verifying = 0;
-	if (j->attempts >= env->conf->max_attempts) {
+	if (j->attempts >= jc(j)->retry) {
 		log_ev(LOG_ERR, "file_failed", "path=%s id=%lld attempts=%d"
 		    " error=%s", job_logpath(j), (long long)j->id, j->attempts, why);
 		if (!env->conf->dry_run && j->id != 0)
@@ -708,7 +808,7 @@ job_retry(struct job *j, const char *why)
 		return;
 	}
 	shift = j->attempts > 1 ? j->attempts - 1 : 0;
-	delay = (int64_t)env->conf->backoff_base_secs * NS << (shift > 16 ? 16 : shift);
+	delay = (int64_t)jc(j)->backoff_secs * NS << (shift > 16 ? 16 : shift);
 	if (delay > (int64_t)env->conf->backoff_max_secs * NS)
 		delay = (int64_t)env->conf->backoff_max_secs * NS;
 	log_ev(LOG_WARN, "file_retry", "path=%s id=%lld attempt=%d error=%s"
@@ -765,10 +865,10 @@ job_remove_sidecar(struct job *j, int dfd, const char *base)
 {
 	struct buf side;
 
-	if (wconf()->complete != COMPLETE_SIDECAR)
+	if (jc(j)->complete != COMPLETE_SIDECAR)
 		return;
 	buf_init(&side);
-	buf_printf(&side, "%s%s", base, wconf()->sidecar_suffix);
+	buf_printf(&side, "%s%s", base, jc(j)->sidecar_suffix);
 	if (unlinkat(dfd, side.data, 0) == -1 && errno != ENOENT)
 		log_ev(LOG_WARN, "sidecar_remove_failed", "path=%s errno=%d",
 		    job_logpath(j), errno);
@@ -782,8 +882,8 @@ job_remove_source(struct job *j)
 	const char *base;
 	int dfd, rc = 0;
 
-	if (j->src_in_staging || wconf()->complete == COMPLETE_SIDECAR) {
-		dfd = privop_open_parent(env->staging_fd, j->rel, &base);
+	if (j->src_in_staging || jc(j)->complete == COMPLETE_SIDECAR) {
+		dfd = privop_open_parent(j->w->fd, j->rel, &base);
 		if (dfd == -1) {
 			log_ev(LOG_ERR, "source_remove_failed", "path=%s"
 			    " errno=%d", job_logpath(j), errno);
@@ -810,6 +910,58 @@ job_remove_source(struct job *j)
 	db_file_set_source_removed(env->db, j->id);
 }
 
+/* `duplicate delete | keep | move-to DIR` for a source already ingested. */
+static void
+job_dispose_duplicate(struct job *j)
+{
+	const char *base;
+	struct buf name;
+	int dfd, rc;
+
+	switch (jc(j)->duplicate) {
+	case DUP_KEEP:
+		job_park(j, ST_SKIPPED_DUPLICATE);
+		return;
+	case DUP_MOVE_TO:
+		if ((dfd = privop_open_parent(j->w->fd, j->rel, &base)) == -1)
+			break;
+		buf_init(&name);
+		buf_adds(&name, base);
+		rc = privop_rename(dfd, base, j->r->dupfd, name.data);
+		if (rc == -1 && errno == EEXIST) {
+			buf_reset(&name);
+			template_collision_name(base, j->sha256, &name);
+			rc = privop_rename(dfd, base, j->r->dupfd, name.data);
+		}
+		if (rc == 0 && (privop_fsync_dir(j->r->dupfd) == -1 ||
+		    privop_fsync_dir(dfd) == -1))
+			log_ev(LOG_WARN, "fsync_failed", "path=%s errno=%d",
+			    job_logpath(j), errno);
+		if (rc == 0) {
+			log_ev(LOG_INFO, "duplicate_moved", "path=%s to=%s/%s",
+			    job_logpath(j), jc(j)->duplicate_dir, name.data);
+			j->src_in_staging = 0;
+			job_remove_sidecar(j, dfd, base);
+			db_file_set_source_removed(env->db, j->id);
+		} else {
+			log_ev(LOG_WARN, "duplicate_move_failed", "path=%s"
+			    " errno=%d", job_logpath(j), errno);
+		}
+		buf_free(&name);
+		close(dfd);
+		if (rc == 0) {
+			job_finish(j);
+			return;
+		}
+		job_park(j, ST_SKIPPED_DUPLICATE);	/* left in staging */
+		return;
+	default:
+		break;
+	}
+	job_remove_source(j);
+	job_finish(j);
+}
+
 static void
 job_duplicate(struct job *j, int64_t orig, const char *orig_dest)
 {
@@ -823,8 +975,7 @@ job_duplicate(struct job *j, int64_t orig, const char *orig_dest)
 	    j->sha256, (long long)orig, orig_dest ? orig_dest : "");
 	job_close_fds(j);	/* the O_TMPFILE copy vanishes */
 	j->state = ST_SKIPPED_DUPLICATE;
-	job_remove_source(j);
-	job_finish(j);
+	job_dispose_duplicate(j);
 }
 
 static void
@@ -840,7 +991,7 @@ job_verified(struct job *j, const char *sha)
 		j->name_try = 1;
 		job_publish(j);
 	} else {
-		j->attempts = env->conf->max_attempts;
+		j->attempts = jc(j)->retry;
 		job_retry(j, "archive name taken by different content");
 	}
 }
@@ -936,7 +1087,7 @@ job_rename_source(struct job *j)
 	struct stat st;
 	int sdir, rc = -1, saved;
 
-	if ((sdir = privop_open_parent(env->staging_fd, j->rel, &sbase)) == -1)
+	if ((sdir = privop_open_parent(j->w->fd, j->rel, &sbase)) == -1)
 		return -1;
 	if (fstatat(sdir, sbase, &st, AT_SYMLINK_NOFOLLOW) == -1)
 		goto out;
@@ -972,8 +1123,10 @@ job_publish(struct job *j)
 		job_fail_errno(j, "create archive directory");
 		return;
 	}
-	if (j->kind == K_COPY) {
-		rc = privop_link_tmp(j->tmpfd, j->destdirfd, dest_base(j));
+	if (j->kind == K_COPY || jc(j)->action == ACTION_LINK) {
+		/* the synced temp copy, or (link) the very file we hashed */
+		rc = privop_link_tmp(j->kind == K_COPY ? j->tmpfd : j->srcfd,
+		    j->destdirfd, dest_base(j));
 		if (rc == 0)
 			rc = privop_fsync_dir(j->destdirfd);
 	} else {
@@ -1002,11 +1155,11 @@ job_manifest_rel(int64_t now_ns, const struct job *j)
 	c.now_ns = now_ns;
 	c.name = job_base(j);
 	c.relpath = "";
-	c.watch = wconf()->name;
+	c.watch = j->w->name;
 	c.sha256 = j->sha256;
 	c.xxh128 = j->xxh128;
 	buf_init(&b);
-	if (template_expand(wconf()->manifest_template, &c, &b, &why) == -1) {
+	if (template_expand(j->r->manifest.tmpl, &c, &b, &why) == -1) {
 		log_ev(LOG_ERR, "manifest_template_failed", "reason=%s", why);
 		buf_free(&b);
 		return NULL;
@@ -1054,11 +1207,11 @@ job_manifest(struct job *j)
 		job_arm(j, 5 * NS);
 		return;
 	}
-	has = manifest_has_id(env->manifest_fd, r.manifest, r.id);
+	has = manifest_has_id(j->r->manifest.fd, r.manifest, r.id);
 	buf_init(&line);
 	if (has == 0) {
 		manifest_line(&line, &r);
-		if (manifest_append(env->manifest_fd, r.manifest, line.data,
+		if (manifest_append(j->r->manifest.fd, r.manifest, line.data,
 		    line.len) == -1)
 			has = -1;
 	}
@@ -1069,7 +1222,7 @@ job_manifest(struct job *j)
 		    r.manifest, errno);
 		buf_free(&line);
 		file_rec_free(&r);
-		if (++j->manifest_failures >= env->conf->max_attempts) {
+		if (++j->manifest_failures >= jc(j)->retry) {
 			/* durable in the archive; the next start retries */
 			log_ev(LOG_ERR, "manifest_gave_up", "path=%s id=%lld",
 			    job_logpath(j), (long long)j->id);
@@ -1087,8 +1240,12 @@ job_manifest(struct job *j)
 	buf_free(&line);
 	file_rec_free(&r);
 	j->state = ST_MANIFESTED;
-	job_remove_source(j);
-	job_finish(j);
+	if (jc(j)->action == ACTION_MOVE) {
+		job_remove_source(j);
+		job_finish(j);
+	} else {
+		job_park(j, ST_MANIFESTED);	/* copy/link: the source stays */
+	}
 }
 
 /* --- start-up recovery --- */
@@ -1119,49 +1276,82 @@ stat_is(const struct stat *st, const struct file_rec *r)
 	    (uint64_t)st->st_ino == r->inode;
 }
 
+/* The destination root an absolute archive path lies under. */
+static int
+job_dest_from_db(struct job *j, const char *dest)
+{
+	struct droot *cand[1 + 64];
+	size_t i, n = 0, len;
+
+	cand[n++] = &j->r->to;
+	for (i = 0; i < j->r->nroutes && n < 65; i++)
+		cand[n++] = &j->r->routes[i];
+	for (i = 0; i < n; i++) {
+		len = strlen(cand[i]->path);
+		if (strncmp(dest, cand[i]->path, len) == 0 && dest[len] == '/') {
+			j->droot = cand[i];
+			j->dest = xstrdup(dest + len + 1);
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* A terminal row whose source is still in staging. */
 static void
-recover_one(struct file_rec *r)
+recover_terminal(struct watch *w, struct file_rec *r, const struct stat *st)
+{
+	struct job *j = job_new(w, r->relpath);
+	int state = r->state;
+
+	j->id = r->id;
+	j->st = *st;
+	j->src_in_staging = 1;
+	memcpy(j->sha256, r->sha256, sizeof(j->sha256));
+	if (state == ST_MANIFESTED && jc(j)->action == ACTION_MOVE) {
+		log_ev(LOG_INFO, "recover_remove_source", "path=%s id=%lld",
+		    job_logpath(j), (long long)r->id);
+		job_remove_source(j);
+		job_finish(j);
+	} else if (state == ST_SKIPPED_DUPLICATE) {
+		j->state = state;
+		job_dispose_duplicate(j);
+	} else {
+		/* REJECTED, FAILED, copy/link MANIFESTED: the file stays */
+		job_park(j, state);
+	}
+}
+
+static void
+recover_one(struct watch *w, struct file_rec *r)
 {
 	struct stat st;
 	struct job *j;
 	int present;
 
-	present = privop_lstat(env->staging_fd, r->relpath, &st) == 0 &&
+	present = privop_lstat(w->fd, r->relpath, &st) == 0 &&
 	    stat_is(&st, r);
 	if (state_is_terminal(r->state)) {
-		if (!present) {
+		if (present)
+			recover_terminal(w, r, &st);
+		else
 			db_file_set_source_removed(env->db, r->id);
-			return;
-		}
-		j = job_new(r->relpath);
-		j->id = r->id;
-		j->st = st;
-		j->src_in_staging = 1;
-		if (r->state == ST_MANIFESTED ||
-		    r->state == ST_SKIPPED_DUPLICATE) {
-			log_ev(LOG_INFO, "recover_remove_source", "path=%s"
-			    " id=%lld", job_logpath(j), (long long)r->id);
-			job_remove_source(j);
-			job_finish(j);
-		} else {
-			job_park(j, r->state);	/* REJECTED/FAILED stay put */
-		}
 		return;
 	}
-	j = job_new(r->relpath);
+	j = job_new(w, r->relpath);
 	j->id = r->id;
 	j->attempts = r->attempts;
 	j->recovered = 1;
-	j->st = present ? st : j->st;
+	if (present)
+		j->st = st;
 	j->src_in_staging = present;
 	if (r->sha256[0]) {
 		memcpy(j->sha256, r->sha256, sizeof(j->sha256));
 		memcpy(j->xxh128, r->xxh128, sizeof(j->xxh128));
 	}
-	if (r->dest != NULL && strncmp(r->dest, wconf()->dest_root,
-	    strlen(wconf()->dest_root)) == 0 &&
-	    r->dest[strlen(wconf()->dest_root)] == '/')
-		j->dest = xstrdup(r->dest + strlen(wconf()->dest_root) + 1);
+	if (r->dest != NULL && job_dest_from_db(j, r->dest) == -1)
+		log_ev(LOG_WARN, "recover_dest_unknown", "path=%s dest=%s",
+		    job_logpath(j), r->dest);
 	log_ev(LOG_INFO, "recover_file", "path=%s id=%lld state=%s",
 	    job_logpath(j), (long long)r->id, state_name(r->state));
 	if (r->state == ST_MOVED) {
@@ -1178,65 +1368,42 @@ recover_one(struct file_rec *r)
 		j->state = ST_RETRY_PENDING;	/* resume like a retry */
 		job_enqueue(j, 0);
 	} else {
-		j->attempts = env->conf->max_attempts;
+		j->attempts = jc(j)->retry;
 		job_retry(j, "source vanished before ingestion");
 	}
 }
 
 int
-sched_recover(void)
+sched_recover(struct watch *w)
 {
 	struct recover_list l = { NULL, 0, 0 };
 	size_t i;
+	int rc;
 
 	if (env->conf->dry_run || env->db == NULL)
 		return 0;
-	if (db_foreach_unfinished(env->db, wconf()->name, recover_collect,
-	    &l) == -1) {
-		for (i = 0; i < l.n; i++)
-			file_rec_free(&l.recs[i]);
-		free(l.recs);
-		return -1;
-	}
+	rc = db_foreach_unfinished(env->db, w->name, recover_collect, &l);
 	for (i = 0; i < l.n; i++) {
-		recover_one(&l.recs[i]);
+		if (rc == 0)
+			recover_one(w, &l.recs[i]);
 		file_rec_free(&l.recs[i]);
 	}
 	free(l.recs);
-	return 0;
+	return rc;
 }
 
 void
 sched_init(void)
 {
-	htab_init(&s.jobs);
 	htab_init(&s.dry_seen);
 	TAILQ_INIT(&s.runq);
 }
 
-static void
-free_job_cb(const char *key, void *value, void *arg)
-{
-	struct buf *list = arg;
-
-	buf_add(list, &value, sizeof(value));
-}
 
 void
 sched_shutdown(void)
 {
-	struct buf list;
-	struct job **jp;
-	size_t i, n;
-
-	buf_init(&list);
-	htab_foreach(&s.jobs, free_job_cb, &list);
-	jp = (struct job **)(void *)list.data;
-	n = list.len / sizeof(*jp);
-	for (i = 0; i < n; i++)
-		job_free(jp[i]);
-	buf_free(&list);
-	htab_free(&s.jobs);
+	jobs_foreach(NULL, job_free);
 	htab_free(&s.dry_seen);
 	manifest_close();
 }

@@ -11,6 +11,9 @@
 
 struct worker;
 struct event;
+struct watch;
+struct wrules;
+struct droot;
 
 enum job_kind {
 	K_HASH = 0,	/* same filesystem (or dry run): hash + sync the source */
@@ -18,6 +21,9 @@ enum job_kind {
 };
 
 struct job {
+	struct watch		*w;
+	struct wrules		*r;		/* rules it runs under (a reference) */
+	struct droot		*droot;		/* destination root (to or a route) */
 	char			*rel;		/* key: path below the watch root */
 	int			 state;		/* enum file_state, in memory */
 	int			 parked;	/* terminal, source still in staging */
@@ -38,6 +44,7 @@ struct job {
 	char			*dest;		/* relative to the destination root */
 	int			 name_try;	/* 0: own name, 1: switch to, 2: on collision name */
 	int			 recovered;
+	int			 closed;	/* close-write/moved-to seen */
 	int			 manifest_failures;	/* resumed from the DB at start-up */
 	int			 src_in_staging;
 	char			 sha256[65];
@@ -46,15 +53,18 @@ struct job {
 };
 
 void	sched_init(void);
-/* A path below the watch root may have changed: look at it. */
-void	sched_notice(const char *rel);
+/*
+ * A path below the watch root may have changed: look at it.  closed: the
+ * event was IN_CLOSE_WRITE or IN_MOVED_TO (for complete close-write).
+ */
+void	sched_notice(struct watch *, const char *rel, int closed);
 /* Hand queued jobs to idle workers. */
 void	sched_dispatch(void);
 void	sched_job_result(struct job *, const struct msg_result *);
 /* The worker running the job died or misbehaved. */
 void	sched_job_lost(struct job *, const char *why);
-/* Resume every unfinished row from its last durable state. */
-int	sched_recover(void);
+/* Resume every unfinished row of a watch from its last durable state. */
+int	sched_recover(struct watch *);
 /* No file is being looked at, queued, in flight or waiting for a retry. */
 int	sched_idle(void);
 /* --once: the initial scan is done; stop waiting for incomplete files. */

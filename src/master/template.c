@@ -122,8 +122,7 @@ field_add(struct buf *out, int field, int width, const struct tmpl_ctx *c,
 	return 0;
 }
 
-/* Length of the fixed prefix: up to the last '/' before the first field. */
-static size_t
+size_t
 template_prefix_len(const char *tmpl)
 {
 	const char *p, *slash = NULL;

@@ -27,6 +27,8 @@ struct tmpl_ctx {
  */
 int	template_expand(const char *tmpl, const struct tmpl_ctx *, struct buf *out,
 	    const char **why);
+/* Length of the fixed prefix: up to and including the last '/' before the first field. */
+size_t	template_prefix_len(const char *tmpl);
 /* Check the template's syntax only (unknown field, unbalanced brace). */
 int	template_check(const char *tmpl, const char **why);
 /* Append s to out with '{' and '}' doubled, so it expands to itself. */

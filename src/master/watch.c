@@ -1,4 +1,4 @@
-/* master: owns the inotify descriptor and the staging tree walk; reports paths to the scheduler. */
+/* master: owns the watched trees: staging roots, destination roots, inotify, tree walks; reports paths to the scheduler. */
 #include <sys/inotify.h>
 #include <sys/stat.h>
 
@@ -18,6 +18,7 @@
 #include "log.h"
 #include "privop.h"
 #include "sched.h"
+#include "template.h"
 #include "util.h"
 #include "watch.h"
 
@@ -29,15 +30,194 @@
 			 IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR | \
 			 IN_EXCL_UNLINK)
 
+struct watchlist watches = TAILQ_HEAD_INITIALIZER(watches);
+
+/* What an inotify watch descriptor stands for. */
+struct wdent {
+	struct watch	*w;
+	char		*rel;		/* directory below the watch root */
+};
+
 static struct {
 	int		 fd;
 	struct event	*ev;
 	struct event	*rescan;
-	struct htab	 wds;		/* "wd" -> relpath of the directory */
+	struct htab	 wds;		/* "wd" -> struct wdent */
 	int		 overflows;
-} w = { -1, NULL, NULL, { NULL, 0, 0 }, 0 };
+} in = { -1, NULL, NULL, { NULL, 0, 0 }, 0 };
 
-static void	watch_dir(const char *rel, int scan);
+static void	watch_dir(struct watch *, const char *rel, int scan);
+
+/* --- roots --- */
+
+static void
+droot_close(struct droot *d)
+{
+	if (d->fd != -1)
+		close(d->fd);
+	free(d->path);
+	free(d->tmpl);
+	memset(d, 0, sizeof(*d));
+	d->fd = -1;
+}
+
+/* Create an absolute directory and its parents (operator-given roots). */
+static int
+mkdir_abs(const char *path)
+{
+	char *copy = xstrdup(path), *p;
+	int rc = 0;
+
+	for (p = copy + 1; rc == 0; p++) {
+		if (*p != '/' && *p != '\0')
+			continue;
+		if (*p == '\0')
+			p = NULL;
+		else
+			*p = '\0';
+		if (mkdir(copy, 0755) == -1 && errno != EEXIST)
+			rc = -1;
+		if (p == NULL)
+			break;
+		*p = '/';
+	}
+	free(copy);
+	return rc;
+}
+
+static int
+droot_open(struct droot *d, const char *tmpl, char **err)
+{
+	size_t n = template_prefix_len(tmpl);
+	struct stat st;
+
+	memset(d, 0, sizeof(*d));
+	d->fd = -1;
+	if (n < 2 || tmpl[0] != '/') {
+		if (asprintf(err, "%s: template needs an absolute fixed"
+		    " directory before its first field", tmpl) == -1)
+			*err = NULL;
+		return -1;
+	}
+	d->path = xmalloc(n);
+	memcpy(d->path, tmpl, n - 1);
+	d->path[n - 1] = '\0';
+	d->tmpl = xstrdup(tmpl + n);
+	if (mkdir_abs(d->path) == -1 ||
+	    (d->fd = open(d->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1 ||
+	    fstat(d->fd, &st) == -1) {
+		if (asprintf(err, "%s: %s", d->path, strerror(errno)) == -1)
+			*err = NULL;
+		droot_close(d);
+		return -1;
+	}
+	d->dev = st.st_dev;
+	return 0;
+}
+
+struct wrules *
+wrules_open(struct watch_conf *c, char **err)
+{
+	struct wrules *r = xcalloc(1, sizeof(*r));
+	struct route *rt;
+	size_t i = 0;
+
+	*err = NULL;
+	r->c = c;
+	r->refs = 1;
+	r->dupfd = -1;
+	r->to.fd = r->manifest.fd = -1;
+	TAILQ_FOREACH(rt, &c->routes, entry)
+		r->nroutes++;
+	r->routes = xcalloc(r->nroutes ? r->nroutes : 1, sizeof(*r->routes));
+	for (i = 0; i < r->nroutes; i++)
+		r->routes[i].fd = -1;
+	if (droot_open(&r->to, c->to, err) == -1 ||
+	    droot_open(&r->manifest, c->manifest, err) == -1)
+		goto fail;
+	i = 0;
+	TAILQ_FOREACH(rt, &c->routes, entry)
+		if (droot_open(&r->routes[i++], rt->to, err) == -1)
+			goto fail;
+	if (c->duplicate == DUP_MOVE_TO) {
+		if (mkdir_abs(c->duplicate_dir) == -1 ||
+		    (r->dupfd = open(c->duplicate_dir, O_RDONLY | O_DIRECTORY |
+		    O_CLOEXEC)) == -1) {
+			if (asprintf(err, "%s: %s", c->duplicate_dir,
+			    strerror(errno)) == -1)
+				*err = NULL;
+			goto fail;
+		}
+	}
+	return r;
+fail:
+	r->c = NULL;		/* the caller still owns the conf */
+	wrules_unref(r);
+	return NULL;
+}
+
+void
+wrules_ref(struct wrules *r)
+{
+	r->refs++;
+}
+
+void
+wrules_unref(struct wrules *r)
+{
+	size_t i;
+
+	if (r == NULL || --r->refs > 0)
+		return;
+	droot_close(&r->to);
+	droot_close(&r->manifest);
+	for (i = 0; i < r->nroutes; i++)
+		droot_close(&r->routes[i]);
+	free(r->routes);
+	if (r->dupfd != -1)
+		close(r->dupfd);
+	free(r);
+}
+
+struct watch *
+watch_add(struct wrules *r, char **err)
+{
+	struct watch *w;
+	struct stat st;
+	int fd;
+
+	*err = NULL;
+	fd = open(r->c->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd == -1 || fstat(fd, &st) == -1) {
+		if (asprintf(err, "%s: %s", r->c->path, strerror(errno)) == -1)
+			*err = NULL;
+		if (fd != -1)
+			close(fd);
+		return NULL;
+	}
+	w = xcalloc(1, sizeof(*w));
+	w->name = xstrdup(r->c->name);
+	w->path = xstrdup(r->c->path);
+	w->fd = fd;
+	w->dev = st.st_dev;
+	w->rules = r;
+	htab_init(&w->jobs);
+	TAILQ_INSERT_TAIL(&watches, w, entry);
+	return w;
+}
+
+struct watch *
+watch_find(const char *name)
+{
+	struct watch *w;
+
+	TAILQ_FOREACH(w, &watches, entry)
+		if (!w->retired && strcmp(w->name, name) == 0)
+			return w;
+	return NULL;
+}
+
+/* --- inotify --- */
 
 static void
 wd_key(int wd, char key[16])
@@ -57,31 +237,43 @@ rel_join(const char *dir, const char *name)
 	return buf_release(&b);
 }
 
+static void
+wdent_free(struct wdent *e)
+{
+	if (e != NULL) {
+		free(e->rel);
+		free(e);
+	}
+}
+
 /*
  * Watch one directory: open it beneath the root without following
  * symlinks, and point inotify at that very directory via /proc/self/fd.
  */
 static int
-watch_add(const char *rel)
+watch_inotify_add(struct watch *w, const char *rel)
 {
 	char proc[64], key[16];
+	struct wdent *e;
 	int dfd, wd;
-	char *old;
 
-	if (w.fd == -1)
+	if (in.fd == -1)
 		return 0;
-	if ((dfd = privop_open_dir(env->staging_fd, rel)) == -1)
+	if ((dfd = privop_open_dir(w->fd, rel)) == -1)
 		return -1;
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", dfd);
-	wd = inotify_add_watch(w.fd, proc, WATCH_MASK);
+	wd = inotify_add_watch(in.fd, proc, WATCH_MASK);
 	close(dfd);
 	if (wd == -1) {
-		log_ev(LOG_ERR, "watch_failed", "dir=%s errno=%d", rel, errno);
+		log_ev(LOG_ERR, "watch_failed", "watch=%s dir=%s errno=%d",
+		    w->name, rel, errno);
 		return -1;
 	}
 	wd_key(wd, key);
-	if ((old = htab_put(&w.wds, key, xstrdup(rel))) != NULL)
-		free(old);
+	e = xmalloc(sizeof(*e));
+	e->w = w;
+	e->rel = xstrdup(rel);
+	wdent_free(htab_put(&in.wds, key, e));
 	return 0;
 }
 
@@ -93,7 +285,7 @@ is_hidden(const char *name)
 
 /* Notice every entry of directory rel; descend into subdirectories. */
 static void
-scan_dir(const char *rel)
+scan_dir(struct watch *w, const char *rel)
 {
 	struct dirent *de;
 	struct stat st;
@@ -101,10 +293,10 @@ scan_dir(const char *rel)
 	DIR *dir;
 	int dfd, isdir;
 
-	if ((dfd = privop_open_dir(env->staging_fd, rel)) == -1) {
+	if ((dfd = privop_open_dir(w->fd, rel)) == -1) {
 		if (errno != ENOENT)
-			log_ev(LOG_WARN, "scan_failed", "dir=%s errno=%d", rel,
-			    errno);
+			log_ev(LOG_WARN, "scan_failed", "watch=%s dir=%s"
+			    " errno=%d", w->name, rel, errno);
 		return;
 	}
 	if ((dir = fdopendir(dfd)) == NULL) {
@@ -120,10 +312,10 @@ scan_dir(const char *rel)
 			    AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
 		child = rel_join(rel, de->d_name);
 		if (isdir) {
-			if (!is_hidden(de->d_name))
-				watch_dir(child, 1);
+			if (w->rules->c->recursive && !is_hidden(de->d_name))
+				watch_dir(w, child, 1);
 		} else {
-			sched_notice(child);
+			sched_notice(w, child, 0);
 		}
 		free(child);
 	}
@@ -131,54 +323,60 @@ scan_dir(const char *rel)
 }
 
 static void
-watch_dir(const char *rel, int scan)
+watch_dir(struct watch *w, const char *rel, int scan)
 {
-	watch_add(rel);
+	watch_inotify_add(w, rel);
 	if (scan)
-		scan_dir(rel);
+		scan_dir(w, rel);
 }
 
 void
 watch_rescan(const char *why)
 {
+	struct watch *w;
+
 	log_ev(LOG_DEBUG, "rescan", "reason=%s", why);
-	watch_dir("", 1);
+	TAILQ_FOREACH(w, &watches, entry)
+		if (!w->retired)
+			watch_dir(w, "", 1);
 }
 
 static void
 watch_event(const struct inotify_event *ev)
 {
-	char key[16], *dir, *rel;
+	struct wdent *e;
+	char key[16], *rel;
 
 	if (ev->mask & IN_Q_OVERFLOW) {
-		w.overflows++;
-		log_ev(LOG_WARN, "inotify_overflow", "count=%d", w.overflows);
+		in.overflows++;
+		log_ev(LOG_WARN, "inotify_overflow", "count=%d", in.overflows);
 		watch_rescan("overflow");
 		return;
 	}
 	wd_key(ev->wd, key);
 	if (ev->mask & IN_IGNORED) {
-		free(htab_del(&w.wds, key));
+		wdent_free(htab_del(&in.wds, key));
 		return;
 	}
-	if ((dir = htab_get(&w.wds, key)) == NULL)
+	if ((e = htab_get(&in.wds, key)) == NULL || e->w->retired)
 		return;
 	if (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF)) {
-		if (*dir == '\0')
-			log_ev(LOG_ERR, "staging_root_gone", "path=%s",
-			    env->conf->watch.path);
+		if (*e->rel == '\0')
+			log_ev(LOG_ERR, "staging_root_gone", "watch=%s path=%s",
+			    e->w->name, e->w->path);
 		return;
 	}
 	if (ev->len == 0)
 		return;
-	rel = rel_join(dir, ev->name);
+	rel = rel_join(e->rel, ev->name);
 	if (ev->mask & IN_ISDIR) {
 		/* a new subdirectory: watch it first, then look inside */
-		if (env->conf->watch.recursive && !is_hidden(ev->name) &&
+		if (e->w->rules->c->recursive && !is_hidden(ev->name) &&
 		    (ev->mask & (IN_CREATE | IN_MOVED_TO)))
-			watch_dir(rel, 1);
+			watch_dir(e->w, rel, 1);
 	} else {
-		sched_notice(rel);
+		sched_notice(e->w, rel,
+		    (ev->mask & (IN_CLOSE_WRITE | IN_MOVED_TO)) != 0);
 	}
 	free(rel);
 }
@@ -192,7 +390,7 @@ inotify_cb(evutil_socket_t fd, short what, void *arg)
 	char *p;
 
 	for (;;) {
-		n = read(w.fd, buf, sizeof(buf));
+		n = read(in.fd, buf, sizeof(buf));
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n <= 0)
@@ -211,53 +409,106 @@ rescan_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 int
-watch_start(void)
+watch_arm(struct watch *w)
 {
-	struct timeval tv = { env->conf->rescan_secs, 0 };
-
-	htab_init(&w.wds);
-	if (!env->conf->once) {
-		w.fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-		if (w.fd == -1) {
-			log_ev(LOG_ERR, "inotify_failed", "errno=%d", errno);
-			return -1;
-		}
-		w.ev = event_new(env->base, w.fd, EV_READ | EV_PERSIST,
-		    inotify_cb, NULL);
-		event_add(w.ev, NULL);
-		w.rescan = event_new(env->base, -1, EV_PERSIST, rescan_cb, NULL);
-		event_add(w.rescan, &tv);
-	}
-	/* watches go up before the scan so nothing falls in between */
-	if (watch_add("") == -1)
+	/* the root watch goes up before the scan so nothing falls between */
+	if (in.fd != -1 && watch_inotify_add(w, "") == -1)
 		return -1;
-	watch_rescan("start");
+	watch_dir(w, "", 1);
 	return 0;
 }
 
-static void
-free_path(const char *key, void *value, void *arg)
+int
+watch_start(void)
 {
-	free(value);
+	struct timeval tv = { env->conf->rescan_secs, 0 };
+	struct watch *w;
+
+	htab_init(&in.wds);
+	if (!env->conf->once) {
+		in.fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+		if (in.fd == -1) {
+			log_ev(LOG_ERR, "inotify_failed", "errno=%d", errno);
+			return -1;
+		}
+		in.ev = event_new(env->base, in.fd, EV_READ | EV_PERSIST,
+		    inotify_cb, NULL);
+		event_add(in.ev, NULL);
+		in.rescan = event_new(env->base, -1, EV_PERSIST, rescan_cb,
+		    NULL);
+		event_add(in.rescan, &tv);
+	}
+	log_ev(LOG_DEBUG, "rescan", "reason=%s", "start");
+	TAILQ_FOREACH(w, &watches, entry)
+		if (watch_arm(w) == -1)
+			return -1;
+	return 0;
+}
+
+struct retire_ctx {
+	struct watch	*w;
+	struct buf	 wds;
+};
+
+static void
+collect_wds(const char *key, void *value, void *arg)
+{
+	struct wdent *e = value;
+	struct retire_ctx *rc = arg;
+	int wd = atoi(key);
+
+	if (e->w == rc->w)
+		buf_add(&rc->wds, &wd, sizeof(wd));
+}
+
+void
+watch_retire(struct watch *w)
+{
+	struct retire_ctx rc;
+	size_t i;
+	int *wds;
+
+	w->retired = 1;
+	if (in.fd == -1 || in.wds.slots == NULL)
+		return;
+	rc.w = w;
+	buf_init(&rc.wds);
+	htab_foreach(&in.wds, collect_wds, &rc);
+	wds = (int *)(void *)rc.wds.data;
+	for (i = 0; i < rc.wds.len / sizeof(int); i++)
+		inotify_rm_watch(in.fd, wds[i]);	/* IN_IGNORED frees the entry */
+	buf_free(&rc.wds);
+}
+
+int
+watch_overflows(void)
+{
+	return in.overflows;
+}
+
+static void
+free_wdent(const char *key, void *value, void *arg)
+{
+	wdent_free(value);
 }
 
 void
 watch_stop(void)
 {
-	if (w.ev) {
-		event_free(w.ev);
-		w.ev = NULL;
+	if (in.ev) {
+		event_free(in.ev);
+		in.ev = NULL;
 	}
-	if (w.rescan) {
-		event_free(w.rescan);
-		w.rescan = NULL;
+	if (in.rescan) {
+		event_free(in.rescan);
+		in.rescan = NULL;
 	}
-	if (w.fd != -1) {
-		close(w.fd);
-		w.fd = -1;
+	if (in.fd != -1) {
+		close(in.fd);
+		in.fd = -1;
 	}
-	if (w.wds.slots) {
-		htab_foreach(&w.wds, free_path, NULL);
-		htab_free(&w.wds);
+	if (in.wds.slots) {
+		htab_foreach(&in.wds, free_wdent, NULL);
+		htab_free(&in.wds);
 	}
 }
