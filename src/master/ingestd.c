@@ -20,6 +20,7 @@
 #include "db.h"
 #include "ingestd.h"
 #include "log.h"
+#include "notify.h"
 #include "pool.h"
 #include "sched.h"
 #include "template.h"
@@ -417,6 +418,7 @@ ingestd_idle(void)
 		return;
 	stopping = 1;
 	env->draining = 1;
+	notify_stopping();
 	watch_stop();
 	log_ev(LOG_INFO, "stopping", "ingested=%d failed=%d", env->ingested,
 	    env->failed);
@@ -433,6 +435,8 @@ signal_cb(evutil_socket_t sig, short what, void *arg)
 	}
 	log_ev(LOG_INFO, "draining", "signal=%d busy_workers=%d", (int)sig,
 	    pool_busy());
+	notify_stopping();
+	notify_status("draining, %d files in flight", pool_busy());
 	env->draining = 1;
 	watch_stop();
 	sched_dispatch();	/* shuts down once nothing is in flight */
@@ -446,6 +450,7 @@ main(int argc, char **argv)
 	int rc;
 
 	signal(SIGPIPE, SIG_IGN);
+	notify_init();
 	config_defaults(&conf);
 	parse_args(argc, argv, &conf);
 	log_init("ingestd", conf.log_level, 1);
@@ -478,6 +483,9 @@ main(int argc, char **argv)
 		fatal("watch_failed", NULL);
 	sched_scan_done();
 	log_ev(LOG_INFO, "ready", "workers=%d", conf.workers);
+	notify_ready();
+	notify_status("ingesting %d watch(es)", watch_count());
+	notify_watchdog_start();
 
 	event_base_dispatch(env->base);
 
@@ -490,6 +498,7 @@ main(int argc, char **argv)
 	event_free(sigint);
 	db_close(env->db);
 	watches_close();
+	notify_close();
 	event_base_free(env->base);
 	return rc;
 }
