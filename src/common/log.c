@@ -12,6 +12,7 @@
 #include "buf.h"
 #include "json.h"
 #include "log.h"
+#include "logsys.h"
 #include "util.h"
 
 /*
@@ -60,6 +61,7 @@ static const char *const log_level_names[] = {
 static char			log_proc[64] = "ingestd";
 static int			log_min_level = LOG_INFO;
 static int			log_json = 1;
+static int			log_syslog;
 static volatile sig_atomic_t	log_in_fatal;
 
 void
@@ -68,6 +70,27 @@ log_init(const char *proc, int level, int json)
 	if (proc != NULL)
 		snprintf(log_proc, sizeof(log_proc), "%s", proc);
 	log_min_level = level;
+	log_json = json != 0;
+}
+
+void
+log_use_syslog(const char *ident)
+{
+	logsys_open(ident);
+	log_syslog = 1;
+}
+
+/* SIGUSR1: reconnect to syslog (stderr needs nothing). */
+void
+log_reopen(void)
+{
+	if (log_syslog)
+		logsys_reopen();
+}
+
+void
+log_set_json(int json)
+{
 	log_json = json != 0;
 }
 
@@ -300,8 +323,12 @@ log_emit(int level, const char *event, const char *fmt, va_list ap)
 	}
 	if (log_json)
 		buf_addc(&b, '}');
-	buf_addc(&b, '\n');
-	log_write(b.data, b.len);
+	if (log_syslog) {
+		logsys_write(level, b.data);
+	} else {
+		buf_addc(&b, '\n');
+		log_write(b.data, b.len);
+	}
 	buf_free(&b);
 }
 

@@ -17,6 +17,10 @@ enum log_level {
  */
 void	log_init(const char *proc, int level, int json);
 void	log_set_level(int level);
+void	log_set_json(int json);
+/* From now on records go to syslog(3) (facility daemon), not stderr. */
+void	log_use_syslog(const char *ident);
+void	log_reopen(void);
 int	log_get_level(void);
 /* "debug", "info", "warn", "error" -> level; -1 if unknown. */
 int	log_level_parse(const char *name);

@@ -1,4 +1,5 @@
 /* master: ingestd's main(): command line, start-up checks, the event loop, signals and shutdown. */
+#include <sys/file.h>
 #include <sys/stat.h>
 
 #include <errno.h>
@@ -17,6 +18,7 @@
 
 #include "buf.h"
 #include "conf.h"
+#include "config.h"
 #include "db.h"
 #include "ingestd.h"
 #include "log.h"
@@ -36,6 +38,22 @@ static struct watch_conf qwatch;	/* quick mode's one watch */
 static char		*q_warehouse, *q_manifests;
 static int		 stopping;
 
+/* What the command line says beyond the quick-mode watch. */
+static struct {
+	int		 quick;		/* a quick-mode flag was given */
+	const char	*file;		/* -f */
+	char		**defines;	/* -D name=value */
+	size_t		 ndefines;
+	int		 check;		/* -n */
+	int		 print;		/* -T */
+	int		 daemonize;	/* --daemon */
+	const char	*pidfile;	/* -p */
+	int		 log_level;	/* --log-level / -v, -1: config's */
+	int		 reloads;
+	int		 reload_failures;
+	int		 generation;
+} cli = { .log_level = -1 };
+
 enum {
 	OPT_INPUT = 256,
 	OPT_WAREHOUSE,
@@ -48,6 +66,7 @@ enum {
 	OPT_DRY_RUN,
 	OPT_ONCE,
 	OPT_LOG_LEVEL,
+	OPT_DAEMON,
 };
 
 static const struct option longopts[] = {
@@ -62,13 +81,16 @@ static const struct option longopts[] = {
 	{ "dry-run",		no_argument,		NULL, OPT_DRY_RUN },
 	{ "once",		no_argument,		NULL, OPT_ONCE },
 	{ "log-level",		required_argument,	NULL, OPT_LOG_LEVEL },
+	{ "daemon",		no_argument,		NULL, OPT_DAEMON },
 	{ "help",		no_argument,		NULL, 'h' },
 	{ "version",		no_argument,		NULL, 'V' },
 	{ NULL, 0, NULL, 0 }
 };
 
 static const char usage_text[] =
-"usage: ingestd --input DIR --warehouse DIR --manifests DIR\n"
+"usage: ingestd [-dnTv] [-f CONFIG] [-D name=value] [--daemon] [-p PIDFILE]\n"
+"               [--dry-run] [--once] [--log-level debug|info|warn|error]\n"
+"       ingestd --input DIR --warehouse DIR --manifests DIR\n"
 "               [--mode stability|sidecar] [--stability-seconds N]\n"
 "               [--concurrency N] [--state-path FILE] [--control PATH]\n"
 "               [--dry-run] [--once] [--log-level debug|info|warn|error]\n";
@@ -90,6 +112,9 @@ static void __attribute__((noreturn))
 startup_error(int code, const char *what, const char *path, const char *why)
 {
 	fprintf(stderr, "ingestd: %s %s: %s\n", what, path, why);
+	if (cli.daemonize)	/* stderr is /dev/null by now: say it in syslog */
+		log_ev(LOG_ERR, "startup_failed", "what=%s path=%s error=%s",
+		    what, path, why);
 	exit(code);
 }
 
@@ -135,7 +160,7 @@ config_defaults(struct config *c)
 	c->sandbox = "auto";
 	c->chroot_dir = WORKER_CHROOT_DIR;
 	c->rescan_secs = 60;
-	c->backoff_max_secs = 60;
+	c->backoff_max_secs = 3600;
 	c->watchdog_secs = 60;
 }
 
@@ -145,8 +170,39 @@ parse_args(int argc, char **argv, struct config *c)
 	int ch;
 
 	opterr = 0;		/* one line of our own, not getopt's */
-	while ((ch = getopt_long(argc, argv, ":hV", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, ":dD:f:hnp:TvV", longopts,
+	    NULL)) != -1) {
+		if (ch >= OPT_INPUT && ch <= OPT_CONTROL)
+			cli.quick = 1;
 		switch (ch) {
+		case 'd':
+			break;		/* the foreground is the default */
+		case 'D':
+			if (strchr(optarg, '=') == NULL || *optarg == '=')
+				usage_error("-D: expected name=value, got '%s'",
+				    optarg);
+			cli.defines = xrealloc(cli.defines,
+			    (cli.ndefines + 1) * sizeof(*cli.defines));
+			cli.defines[cli.ndefines++] = optarg;
+			break;
+		case 'f':
+			cli.file = optarg;
+			break;
+		case 'n':
+			cli.check = 1;
+			break;
+		case 'p':
+			cli.pidfile = optarg;
+			break;
+		case 'T':
+			cli.print = 1;
+			break;
+		case 'v':
+			cli.log_level = LOG_DEBUG;
+			break;
+		case OPT_DAEMON:
+			cli.daemonize = 1;
+			break;
 		case OPT_INPUT:
 			qwatch.path = optarg;
 			break;
@@ -185,7 +241,7 @@ parse_args(int argc, char **argv, struct config *c)
 			c->once = 1;
 			break;
 		case OPT_LOG_LEVEL:
-			if ((c->log_level = log_level_parse(optarg)) == -1)
+			if ((cli.log_level = log_level_parse(optarg)) == -1)
 				usage_error("--log-level: expected debug, info,"
 				    " warn or error, got '%s'", optarg);
 			break;
@@ -204,6 +260,19 @@ parse_args(int argc, char **argv, struct config *c)
 	}
 	if (optind < argc)
 		usage_error("unexpected argument '%s'", argv[optind]);
+	if (cli.log_level != -1)
+		c->log_level = cli.log_level;
+	if (cli.quick && cli.file != NULL)
+		usage_error("-f cannot be combined with the quick-mode flags"
+		    " (%s)", "--input ...");
+	if (!cli.quick) {
+		if (cli.file == NULL)
+			cli.file = SYSCONFDIR "/ingestd/ingestd.conf";
+		return;
+	}
+	if (cli.print)
+		usage_error("-T prints a configuration file; quick mode has"
+		    " none (%s)", "use -f");
 	if (qwatch.path == NULL)
 		usage_error("missing %s", "--input DIR");
 	if (q_warehouse == NULL)
@@ -318,6 +387,52 @@ quick_config(struct config *c)
 		    c->control_path);
 }
 
+/* Command-line and built-in run-time settings onto a loaded config. */
+static void
+config_runtime(struct config *c)
+{
+	const char *worker = getenv("INGEST_WORKER");
+
+	c->dry_run = conf.dry_run;
+	c->once = conf.once;
+	c->log_level = cli.log_level != -1 ? cli.log_level : LOG_INFO;
+	/* owned by the config: config_free() frees them */
+	free(c->worker_path);
+	free(c->chroot_dir);
+	c->worker_path = xstrdup(worker && *worker ? worker :
+	    LIBEXECDIR "/ingest-worker");
+	c->chroot_dir = xstrdup(WORKER_CHROOT_DIR);
+	c->backoff_max_secs = 3600;
+	c->watchdog_secs = 60;
+}
+
+/* Load the file (exit 78 with FILE:LINE: messages on error). */
+static struct config *
+file_config(void)
+{
+	struct config *c;
+
+	if ((c = config_load(cli.file, cli.defines, cli.ndefines,
+	    stderr)) == NULL)
+		exit(EX_CONFIG);
+	config_runtime(c);
+	if (cli.print) {
+		config_print(stdout, c);
+		exit(0);
+	}
+	if (cli.check) {
+		fprintf(stderr, "ingestd: %s: configuration OK\n", cli.file);
+		exit(0);
+	}
+	if (!c->dry_run && mkdir(c->state_dir, 0750) == -1 && errno != EEXIST)
+		startup_error(EX_CANTCREAT, "state-dir", c->state_dir,
+		    strerror(errno));
+	if (access(c->worker_path, X_OK) == -1)
+		startup_error(EX_UNAVAILABLE, "worker", c->worker_path,
+		    strerror(errno));
+	return c;
+}
+
 /* Open every configured watch; a watch that cannot be opened is fatal. */
 static void
 watches_open(struct config *c)
@@ -425,6 +540,258 @@ ingestd_idle(void)
 	pool_shutdown();
 }
 
+static int
+string_differs(const char *a, const char *b)
+{
+	if (a == NULL || b == NULL)
+		return a != b;
+	return strcmp(a, b) != 0;
+}
+
+/* Settings that only a restart applies: say so, do not ignore them. */
+static void
+reload_restart_only(const struct config *o, const struct config *n)
+{
+	if (string_differs(o->state_path, n->state_path))
+		log_ev(LOG_WARN, "reload_needs_restart", "setting=%s",
+		    "state-dir");
+	if (string_differs(o->control_path, n->control_path))
+		log_ev(LOG_WARN, "reload_needs_restart", "setting=%s",
+		    "control");
+	if (string_differs(o->user, n->user))
+		log_ev(LOG_WARN, "reload_needs_restart", "setting=%s", "user");
+	if (string_differs(o->sandbox, n->sandbox))
+		log_ev(LOG_WARN, "reload_needs_restart", "setting=%s",
+		    "sandbox");
+	if (o->workers != n->workers)
+		log_ev(LOG_WARN, "reload_needs_restart", "setting=%s",
+		    "workers");
+	if (o->rescan_secs != n->rescan_secs)
+		log_ev(LOG_WARN, "reload_needs_restart", "setting=%s",
+		    "rescan");
+}
+
+/* Log each line of a parser's error output. */
+static void
+reload_log_errors(char *text)
+{
+	char *line, *save = NULL;
+
+	for (line = strtok_r(text, "\n", &save); line != NULL;
+	    line = strtok_r(NULL, "\n", &save))
+		log_ev(LOG_ERR, "reload_rejected", "error=%s", line);
+}
+
+struct reload_plan {
+	struct watch_conf	*wc;
+	struct watch		*old;	/* NULL: added */
+	struct wrules		*rules;
+};
+
+/*
+ * SIGHUP: parse and validate the whole file and open everything the new
+ * watches need before touching anything; then swap.  On any error the old
+ * configuration keeps running.  In-flight files keep the rules they started
+ * with (their reference keeps them alive).
+ */
+static void
+reload(void)
+{
+	struct config *nc, *oc = env->conf;
+	struct reload_plan *plan = NULL;
+	struct watch_conf *wc;
+	struct watch *w, *next;
+	size_t n = 0, i;
+	char *errtext = NULL, *err;
+	size_t errlen = 0;
+	FILE *errs;
+	int added = 0, removed = 0, changed = 0;
+
+	if (oc->file == NULL) {
+		log_ev(LOG_WARN, "reload_ignored", "reason=%s",
+		    "quick mode has no configuration file");
+		return;
+	}
+	notify_reloading();
+	log_ev(LOG_INFO, "reloading", "file=%s", oc->file);
+	if ((errs = open_memstream(&errtext, &errlen)) == NULL)
+		fatal("open_memstream", NULL);
+	nc = config_load(oc->file, cli.defines, cli.ndefines, errs);
+	fclose(errs);
+	if (nc == NULL) {
+		reload_log_errors(errtext);
+		goto fail;
+	}
+	config_runtime(nc);
+	TAILQ_FOREACH(wc, &nc->watches, entry) {
+		w = watch_find(wc->name);
+		if (w != NULL && config_watch_equal(w->rules->c, wc))
+			continue;
+		plan = xrealloc(plan, (n + 1) * sizeof(*plan));
+		plan[n].wc = wc;
+		plan[n].old = w != NULL && strcmp(w->path, wc->path) == 0 ?
+		    w : NULL;
+		if ((plan[n].rules = wrules_open(wc, &err)) == NULL) {
+			log_ev(LOG_ERR, "reload_rejected", "watch=%s error=%s",
+			    wc->name, err ? err : "cannot be opened");
+			free(err);
+			goto fail_plan;
+		}
+		n++;
+	}
+	/* commit: nothing below can fail the reload as a whole */
+	reload_restart_only(oc, nc);
+	for (w = TAILQ_FIRST(&watches); w != NULL; w = next) {
+		next = TAILQ_NEXT(w, entry);
+		if (w->retired)
+			continue;
+		wc = config_watch_find(nc, w->name);
+		if (wc == NULL || strcmp(wc->path, w->path) != 0) {
+			watch_retire(w);
+			log_ev(LOG_INFO, "watch_removed", "watch=%s", w->name);
+			removed += wc == NULL;
+		}
+	}
+	for (i = 0; i < n; i++) {
+		if (plan[i].old != NULL) {
+			wrules_unref(plan[i].old->rules);
+			plan[i].old->rules = plan[i].rules;
+			log_ev(LOG_INFO, "watch_changed", "watch=%s",
+			    plan[i].wc->name);
+			changed++;
+			continue;
+		}
+		if ((w = watch_add(plan[i].rules, &err)) == NULL) {
+			log_ev(LOG_ERR, "watch_add_failed", "watch=%s error=%s",
+			    plan[i].wc->name, err ? err : "");
+			free(err);
+			wrules_unref(plan[i].rules);
+			continue;
+		}
+		log_ev(LOG_INFO, "watch_added", "watch=%s path=%s", w->name,
+		    w->path);
+		if (sched_recover(w) == -1 || watch_arm(w) == -1)
+			log_ev(LOG_ERR, "watch_arm_failed", "watch=%s", w->name);
+		added++;
+	}
+	free(plan);
+	free(errtext);
+	env->conf = nc;
+	if (oc != &conf)
+		config_free(oc);
+	cli.reloads++;
+	cli.generation++;
+	log_ev(LOG_INFO, "reload_ok", "generation=%d added=%d removed=%d"
+	    " changed=%d", cli.generation, added, removed, changed);
+	notify_ready();
+	return;
+fail_plan:
+	for (i = 0; i < n; i++)
+		wrules_unref(plan[i].rules);
+	free(plan);
+	config_free(nc);
+fail:
+	free(errtext);
+	cli.reload_failures++;
+	log_ev(LOG_ERR, "reload_failed", "failures=%d running_generation=%d",
+	    cli.reload_failures, cli.generation);
+	notify_ready();
+}
+
+static void
+sighup_cb(evutil_socket_t sig, short what, void *arg)
+{
+	if (!env->draining)
+		reload();
+}
+
+static void
+sigusr1_cb(evutil_socket_t sig, short what, void *arg)
+{
+	log_reopen();
+	log_ev(LOG_INFO, "log_reopened", NULL);
+}
+
+/*
+ * --daemon: the parent waits until the child is ready (or dies) so that
+ * the init script's exit status is the start-up's.
+ */
+static int daemon_pipe = -1;
+
+static void
+stdio_to_null(void)
+{
+	int fd;
+
+	if ((fd = open("/dev/null", O_RDWR)) == -1)
+		return;
+	dup2(fd, 0);
+	dup2(fd, 1);
+	dup2(fd, 2);
+	if (fd > 2)
+		close(fd);
+}
+
+static void
+daemon_detach(void)
+{
+	int fds[2];
+	char c;
+	pid_t pid;
+
+	if (pipe2(fds, O_CLOEXEC) == -1 || (pid = fork()) == -1)
+		startup_error(EX_OSERR, "daemon", "fork", strerror(errno));
+	if (pid > 0) {
+		close(fds[1]);
+		if (read(fds[0], &c, 1) == 1)
+			_exit(0);
+		fprintf(stderr, "ingestd: start-up failed (see syslog)\n");
+		_exit(1);
+	}
+	close(fds[0]);
+	daemon_pipe = fds[1];
+	log_use_syslog("ingestd");
+	/* nothing (workers included) may keep the caller's terminal or pipes */
+	stdio_to_null();
+	if (setsid() == -1)
+		startup_error(EX_OSERR, "daemon", "setsid", strerror(errno));
+	if (chdir("/") == -1)
+		startup_error(EX_OSERR, "daemon", "chdir", strerror(errno));
+}
+
+static int pidfile_fd = -1;
+
+/* Written only once start-up succeeded; locked while we run. */
+static void
+pidfile_write(const char *path)
+{
+	char buf[32];
+	int n;
+
+	pidfile_fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	if (pidfile_fd == -1)
+		fatal("pidfile_failed", "path=%s errno=%d", path, errno);
+	if (flock(pidfile_fd, LOCK_EX | LOCK_NB) == -1)
+		fatal("already_running", "pidfile=%s", path);
+	n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
+	if (ftruncate(pidfile_fd, 0) == -1 || write(pidfile_fd, buf,
+	    (size_t)n) != n)
+		fatal("pidfile_failed", "path=%s errno=%d", path, errno);
+}
+
+static void
+daemon_ready(void)
+{
+	if (cli.pidfile != NULL)
+		pidfile_write(cli.pidfile);
+	if (daemon_pipe == -1)
+		return;
+	if (write(daemon_pipe, "R", 1) != 1)
+		log_ev(LOG_WARN, "daemon_ready_failed", "errno=%d", errno);
+	close(daemon_pipe);
+	daemon_pipe = -1;
+}
+
 static void
 signal_cb(evutil_socket_t sig, short what, void *arg)
 {
@@ -445,7 +812,7 @@ signal_cb(evutil_socket_t sig, short what, void *arg)
 int
 main(int argc, char **argv)
 {
-	struct event *sigterm, *sigint;
+	struct event *sigterm, *sigint, *sighup, *sigusr1;
 	struct watch *w;
 	int rc;
 
@@ -454,51 +821,81 @@ main(int argc, char **argv)
 	config_defaults(&conf);
 	parse_args(argc, argv, &conf);
 	log_init("ingestd", conf.log_level, 1);
-	quick_config(&conf);
-
 	env = &ingestd;
-	env->conf = &conf;
+	if (cli.quick) {
+		quick_config(&conf);
+		env->conf = &conf;
+		if (cli.check) {
+			fprintf(stderr, "ingestd: configuration OK\n");
+			return 0;
+		}
+	} else {
+		env->conf = file_config();
+		env->conf->file = env->conf->file ? env->conf->file :
+		    xstrdup(cli.file);
+		log_init("ingestd", env->conf->log_level, env->conf->log_json);
+	}
+	if (cli.daemonize)
+		daemon_detach();
+
 	if ((env->base = event_base_new()) == NULL)
 		fatal("event_base_new", NULL);
-	watches_open(&conf);
+	watches_open(env->conf);
 	db_start(env);
-	chroot_dir_prepare(conf.chroot_dir);
+	chroot_dir_prepare(env->conf->chroot_dir);
 
 	sigterm = evsignal_new(env->base, SIGTERM, signal_cb, NULL);
 	sigint = evsignal_new(env->base, SIGINT, signal_cb, NULL);
+	sighup = evsignal_new(env->base, SIGHUP, sighup_cb, NULL);
+	sigusr1 = evsignal_new(env->base, SIGUSR1, sigusr1_cb, NULL);
 	evsignal_add(sigterm, NULL);
 	evsignal_add(sigint, NULL);
+	evsignal_add(sighup, NULL);
+	evsignal_add(sigusr1, NULL);
 
-	log_ev(LOG_INFO, "starting", "version=%s watches=%d workers=%d"
-	    " state=%s dry_run=%d once=%d", PACKAGE_VERSION, watch_count(),
-	    conf.workers, conf.state_path, conf.dry_run, conf.once);
+	log_ev(LOG_INFO, "starting", "version=%s config=%s watches=%d"
+	    " workers=%d state=%s dry_run=%d once=%d", PACKAGE_VERSION,
+	    env->conf->file ? env->conf->file : "(command line)",
+	    watch_count(), env->conf->workers, env->conf->state_path,
+	    env->conf->dry_run, env->conf->once);
 	log_watches();
 	sched_init();
-	if (pool_init(conf.workers) == -1)
+	if (pool_init(env->conf->workers) == -1)
 		fatal("pool_init", NULL);
 	TAILQ_FOREACH(w, &watches, entry)
 		if (sched_recover(w) == -1)
-			fatal("recovery_failed", "state=%s", conf.state_path);
+			fatal("recovery_failed", "state=%s",
+			    env->conf->state_path);
 	if (watch_start() == -1)
 		fatal("watch_failed", NULL);
 	sched_scan_done();
-	log_ev(LOG_INFO, "ready", "workers=%d", conf.workers);
+	log_ev(LOG_INFO, "ready", "workers=%d", env->conf->workers);
+	daemon_ready();
 	notify_ready();
 	notify_status("ingesting %d watch(es)", watch_count());
 	notify_watchdog_start();
 
 	event_base_dispatch(env->base);
 
-	rc = conf.once && env->failed > 0 ? 1 : 0;
+	rc = env->conf->once && env->failed > 0 ? 1 : 0;
 	log_ev(LOG_INFO, "stopped", "ingested=%d failed=%d exit=%d",
 	    env->ingested, env->failed, rc);
 	watch_stop();
 	sched_shutdown();
 	event_free(sigterm);
 	event_free(sigint);
+	event_free(sighup);
+	event_free(sigusr1);
 	db_close(env->db);
 	watches_close();
 	notify_close();
 	event_base_free(env->base);
+	if (cli.pidfile != NULL && pidfile_fd != -1) {
+		unlink(cli.pidfile);
+		close(pidfile_fd);
+	}
+	if (env->conf != &conf)
+		config_free(env->conf);
+	free(cli.defines);
 	return rc;
 }

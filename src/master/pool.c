@@ -302,6 +302,14 @@ worker_exec(int sock)
 	}
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
+	/*
+	 * Shutdown is the master's business (SHUTDOWN or EOF on fd 3): a
+	 * Ctrl-C or a signal to the whole process group must not kill a
+	 * worker in the middle of the file the master is draining.
+	 */
+	signal(SIGINT, SIG_IGN);
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
 	argv[i++] = env->conf->worker_path;
 	argv[i++] = "-l";
 	argv[i++] = (char *)(log_get_level() == LOG_DEBUG ? "debug" :

@@ -1001,8 +1001,8 @@ sched_job_result(struct job *j, const struct msg_result *res)
 {
 	struct stat now;
 	int64_t orig;
-	char *orig_dest = NULL, sha[65], why[128];
-	int dup;
+	char *orig_dest = NULL, *dest, sha[65], why[128];
+	int dup, rc;
 
 	j->worker = NULL;
 	if (!res->ok) {
@@ -1038,8 +1038,11 @@ sched_job_result(struct job *j, const struct msg_result *res)
 	} else if (dup == 1) {
 		job_duplicate(j, orig, orig_dest);
 	} else if (job_dest_compute(j) == 0) {
-		if (db_file_set_hashed(env->db, j->id, j->sha256, j->xxh128,
-		    j->dest) == -1) {
+		dest = job_dest_path(j);	/* absolute, like MOVED's */
+		rc = db_file_set_hashed(env->db, j->id, j->sha256, j->xxh128,
+		    dest);
+		free(dest);
+		if (rc == -1) {
 			job_retry(j, "database write failed");
 		} else {
 			j->state = ST_HASHED;
@@ -1068,6 +1071,8 @@ job_use_collision_name(struct job *j)
 {
 	const char *slash = strrchr(j->dest, '/');
 	struct buf b;
+	char *dest;
+	int rc;
 
 	buf_init(&b);
 	buf_add(&b, j->dest, slash ? (size_t)(slash - j->dest) + 1 : 0);
@@ -1076,7 +1081,10 @@ job_use_collision_name(struct job *j)
 	j->dest = buf_release(&b);
 	log_ev(LOG_INFO, "archive_name_collision", "path=%s dest=%s", job_logpath(j),
 	    j->dest);
-	return db_file_set_dest(env->db, j->id, j->dest);
+	dest = job_dest_path(j);
+	rc = db_file_set_dest(env->db, j->id, dest);
+	free(dest);
+	return rc;
 }
 
 /* Same filesystem: move the very file we hashed and synced. */

@@ -22,7 +22,7 @@ struct droot {
  * rules they started with.
  */
 struct wrules {
-	struct watch_conf	*c;
+	struct watch_conf	*c;		/* a private copy */
 	struct droot		 to;
 	struct droot		*routes;	/* same order as c->routes */
 	size_t			 nroutes;
@@ -50,7 +50,7 @@ extern struct watchlist watches;
  * and manifest prefixes, created when missing).  Returns NULL with a
  * message in *err (free it).
  */
-struct wrules	*wrules_open(struct watch_conf *, char **err);
+struct wrules	*wrules_open(const struct watch_conf *, char **err);
 void		 wrules_ref(struct wrules *);
 void		 wrules_unref(struct wrules *);
 

@@ -58,8 +58,11 @@ valid_dirs() { echo --input "$IN" --warehouse "$WH" --manifests "$MAN" --state-p
 
 # --- usage errors: 64, one line, mentions --help ---
 
-@test "usage error: no arguments exits 64 with one line naming --help" {
-	assert_usage_error
+@test "no arguments means the default config file; a missing one exits 78 naming it" {
+	run "$INGESTD"
+	assert_equal "$status" 78
+	assert_output --partial "ingestd.conf"
+	assert_output --partial "cannot open"
 	assert_nothing_created
 }
 

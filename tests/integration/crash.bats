@@ -44,6 +44,16 @@ assert_exactly_once() {
 	assert_output ""
 }
 
+# On a timeout, show what is stuck before failing.
+dump_unfinished() {
+	echo "unfinished rows:" >&2
+	db "SELECT id, relpath, state, attempts, last_error FROM files WHERE state NOT IN ('MANIFESTED','SKIPPED_DUPLICATE')" >&2
+	echo "left in staging:" >&2
+	find "$IN" -type f >&2
+	grep -E '"level":"(warn|error)"' "$LOG" | tail -20 >&2
+	return 1
+}
+
 all_done() {
 	[ "$(db "SELECT count(*) FROM files WHERE state IN ('MANIFESTED','SKIPPED_DUPLICATE')" 2>/dev/null)" -ge "$1" ] &&
 	    [ -z "$(find "$IN" -type f)" ]
@@ -61,7 +71,7 @@ all_done() {
 		DAEMON_PID=
 		start_daemon
 	done
-	wait_until 60 all_done 160
+	wait_until 60 all_done 160 || dump_unfinished
 	stop_daemon
 	assert_exactly_once
 }
@@ -74,7 +84,7 @@ all_done() {
 	wait "$DAEMON_PID" || true
 	DAEMON_PID=
 	start_daemon
-	wait_until 60 all_done 160
+	wait_until 60 all_done 160 || dump_unfinished
 	stop_daemon
 	assert_exactly_once
 }

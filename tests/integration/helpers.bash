@@ -105,8 +105,8 @@ drop_file() {
 	local name=$1 content=$2 dir
 	dir=$(dirname "$IN/$name")
 	mkdir -p "$dir"
-	printf '%s' "$content" >"$dir/.$(basename "$name").tmp"
-	mv "$dir/.$(basename "$name").tmp" "$IN/$name"
+	printf "%s" "$content" >"$dir/.$(basename -- "$name").tmp"
+	mv -- "$dir/.$(basename -- "$name").tmp" "$IN/$name"
 }
 
 # Random incompressible file of N KiB.
