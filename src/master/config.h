@@ -1,0 +1,34 @@
+/* master: the configuration file: parse.y grammar, validation, printing (-T), comparison for reload. */
+#ifndef INGESTD_CONFIG_H
+#define INGESTD_CONFIG_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/queue.h>
+
+#include "conf.h"
+
+/*
+ * Parse the configuration file at path (following includes) into a fresh
+ * struct config, starting from the built-in defaults.  defines holds
+ * "name=value" strings from -D (they override macros defined in the file).
+ * On error returns NULL and writes every error as "FILE:LINE: message\n"
+ * to errs (at most a few dozen); nothing is half-applied.
+ */
+struct config	*config_load(const char *path, char *const *defines,
+		    size_t ndefines, FILE *errs);
+/* The built-in defaults, with no watch. */
+struct config	*config_new(void);
+void		 config_free(struct config *);
+/*
+ * Print the full effective configuration (defaults included) in the same
+ * grammar; config_load() accepts the output back and yields an equal
+ * configuration.
+ */
+void		 config_print(FILE *, const struct config *);
+/* 1 if the two watches are configured identically. */
+int		 config_watch_equal(const struct watch_conf *,
+		    const struct watch_conf *);
+struct watch_conf *config_watch_find(const struct config *, const char *name);
+
+#endif
