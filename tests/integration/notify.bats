@@ -70,3 +70,17 @@ got() { grep -q -- "$1" "$T/datagrams" 2>/dev/null; }
 	stop_daemon
 	[ ! -s "$T/datagrams" ]
 }
+
+@test "a reload sends RELOADING=1 with MONOTONIC_USEC, then READY=1" {
+	local conf=$T/ingestd.conf
+	mkdir -p "$T/state"
+	printf 'state-dir "%s"\nwatch "main" {\n\tpath "%s"\n\tto "%s/{name}"\n\tmanifest "%s/m.jsonl"\n}\n' \
+	    "$T/state" "$IN" "$WH" "$MAN" >"$conf"
+	NOTIFY_SOCKET=$SOCK "$INGESTD" -f "$conf" 2>>"$LOG" &
+	DAEMON_PID=$!
+	wait_until 10 got '^READY=1$'
+	kill -HUP "$DAEMON_PID"
+	wait_until 10 got '^RELOADING=1|MONOTONIC_USEC=[0-9]*$'
+	wait_until 10 bash -c "[ \$(grep -c '^READY=1$' '$T/datagrams') -ge 2 ]"
+	stop_daemon
+}

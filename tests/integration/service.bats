@@ -408,3 +408,54 @@ fake_log_has() { grep -q -- "$1" "$T/fake.log" 2>/dev/null; }
 	run "$INGESTD" -n -f "$T/effective.conf"
 	[ "$status" -eq 0 ] || fail "exit $status: $output"
 }
+
+@test "init script: start, status, reload, stop against the real daemon" {
+	need_lsb
+	need_config_mode
+	mkdir -p "$T/etc" "$T/state"
+	cat >"$T/etc/ingestd.conf" <<-EOF
+	state-dir "$T/state"
+	workers 1
+	watch "main" {
+		path "$IN"
+		complete stability 1s
+		to "$WH/ingest_date={date}/{name}"
+		manifest "$MAN/{yyyy}/{mm}/{dd}/{hh}/manifest.jsonl"
+	}
+	EOF
+	cat >"$T/etc/default" <<-EOF
+	DAEMON=$INGESTD
+	PIDFILE=$T/ingestd.pid
+	RUNDIR=$T/run
+	CONFIG=$T/etc/ingestd.conf
+	STOP_TIMEOUT=20
+	EOF
+	export INGESTD_DEFAULTS=$T/etc/default
+	init start
+	assert_success
+	[ -s "$T/ingestd.pid" ]
+	local pid
+	pid=$(cat "$T/ingestd.pid")
+	kill -0 "$pid"
+	init status
+	assert_success
+	# it ingests
+	DB=$T/state/audit.db
+	drop_file a.csv "via the init script"
+	wait_state MANIFESTED 1
+	# a broken file: reload refuses with ingestd's message, the daemon stays
+	echo 'bogus 1' >>"$T/etc/ingestd.conf"
+	init reload
+	assert_equal "$status" 6
+	[[ $stderr == *"ingestd.conf:9: unknown keyword 'bogus'"* ]] || fail "stderr: $stderr"
+	kill -0 "$pid"
+	sed -i '/bogus/d' "$T/etc/ingestd.conf"
+	init reload
+	assert_success
+	init stop
+	assert_success
+	[ ! -e "$T/ingestd.pid" ]
+	! kill -0 "$pid" 2>/dev/null
+	init status
+	assert_equal "$status" 3
+}
