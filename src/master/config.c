@@ -55,8 +55,8 @@ strv_free(char **v, size_t n)
 	free(v);
 }
 
-static void
-watch_free(struct watch_conf *w)
+void
+config_watch_free(struct watch_conf *w)
 {
 	struct route *r;
 
@@ -78,6 +78,49 @@ watch_free(struct watch_conf *w)
 	free(w);
 }
 
+static char *
+strdup_or_null(const char *s)
+{
+	return s != NULL ? xstrdup(s) : NULL;
+}
+
+static char **
+strv_dup(char **v, size_t n)
+{
+	char **out = xcalloc(n ? n : 1, sizeof(*out));
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		out[i] = xstrdup(v[i]);
+	return out;
+}
+
+struct watch_conf *
+config_watch_dup(const struct watch_conf *c)
+{
+	struct watch_conf *d = xcalloc(1, sizeof(*d));
+	struct route *rt, *nr;
+
+	*d = *c;
+	d->name = xstrdup(c->name);
+	d->path = xstrdup(c->path);
+	d->match = strv_dup(c->match, c->nmatch);
+	d->ignore = strv_dup(c->ignore, c->nignore);
+	d->sidecar_suffix = strdup_or_null(c->sidecar_suffix);
+	d->to = xstrdup(c->to);
+	d->manifest = xstrdup(c->manifest);
+	d->duplicate_dir = strdup_or_null(c->duplicate_dir);
+	d->file = strdup_or_null(c->file);
+	TAILQ_INIT(&d->routes);
+	TAILQ_FOREACH(rt, &c->routes, entry) {
+		nr = xcalloc(1, sizeof(*nr));
+		nr->glob = xstrdup(rt->glob);
+		nr->to = xstrdup(rt->to);
+		TAILQ_INSERT_TAIL(&d->routes, nr, entry);
+	}
+	return d;
+}
+
 void
 config_free(struct config *conf)
 {
@@ -87,7 +130,7 @@ config_free(struct config *conf)
 		return;
 	while ((w = TAILQ_FIRST(&conf->watches)) != NULL) {
 		TAILQ_REMOVE(&conf->watches, w, entry);
-		watch_free(w);
+		config_watch_free(w);
 	}
 	free(conf->file);
 	free(conf->state_dir);

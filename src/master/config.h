@@ -30,5 +30,8 @@ void		 config_print(FILE *, const struct config *);
 int		 config_watch_equal(const struct watch_conf *,
 		    const struct watch_conf *);
 struct watch_conf *config_watch_find(const struct config *, const char *name);
+/* A deep copy of one watch, and its release. */
+struct watch_conf *config_watch_dup(const struct watch_conf *);
+void		 config_watch_free(struct watch_conf *);
 
 #endif

@@ -13,6 +13,7 @@
 #include <event2/event.h>
 
 #include "buf.h"
+#include "config.h"
 #include "htab.h"
 #include "ingestd.h"
 #include "log.h"
@@ -115,85 +116,11 @@ droot_open(struct droot *d, const char *tmpl, char **err)
 	return 0;
 }
 
-static char *
-strdup_or_null(const char *s)
-{
-	return s != NULL ? xstrdup(s) : NULL;
-}
-
-static char **
-globs_dup(char **v, size_t n)
-{
-	char **out = xcalloc(n ? n : 1, sizeof(*out));
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		out[i] = xstrdup(v[i]);
-	return out;
-}
-
-/* A deep copy: the rules outlive the configuration they came from. */
-static struct watch_conf *
-watch_conf_dup(const struct watch_conf *c)
-{
-	struct watch_conf *d = xcalloc(1, sizeof(*d));
-	struct route *rt, *nr;
-
-	*d = *c;
-	d->name = xstrdup(c->name);
-	d->path = xstrdup(c->path);
-	d->match = globs_dup(c->match, c->nmatch);
-	d->ignore = globs_dup(c->ignore, c->nignore);
-	d->sidecar_suffix = strdup_or_null(c->sidecar_suffix);
-	d->to = xstrdup(c->to);
-	d->manifest = xstrdup(c->manifest);
-	d->duplicate_dir = strdup_or_null(c->duplicate_dir);
-	d->file = strdup_or_null(c->file);
-	TAILQ_INIT(&d->routes);
-	TAILQ_FOREACH(rt, &c->routes, entry) {
-		nr = xcalloc(1, sizeof(*nr));
-		nr->glob = xstrdup(rt->glob);
-		nr->to = xstrdup(rt->to);
-		TAILQ_INSERT_TAIL(&d->routes, nr, entry);
-	}
-	return d;
-}
-
-static void
-watch_conf_free(struct watch_conf *c)
-{
-	struct route *rt;
-	size_t i;
-
-	if (c == NULL)
-		return;
-	while ((rt = TAILQ_FIRST(&c->routes)) != NULL) {
-		TAILQ_REMOVE(&c->routes, rt, entry);
-		free(rt->glob);
-		free(rt->to);
-		free(rt);
-	}
-	for (i = 0; i < c->nmatch; i++)
-		free(c->match[i]);
-	for (i = 0; i < c->nignore; i++)
-		free(c->ignore[i]);
-	free(c->match);
-	free(c->ignore);
-	free(c->name);
-	free(c->path);
-	free(c->sidecar_suffix);
-	free(c->to);
-	free(c->manifest);
-	free(c->duplicate_dir);
-	free(c->file);
-	free(c);
-}
-
 struct wrules *
 wrules_open(const struct watch_conf *conf, char **err)
 {
 	struct wrules *r = xcalloc(1, sizeof(*r));
-	struct watch_conf *c = watch_conf_dup(conf);
+	struct watch_conf *c = config_watch_dup(conf);
 	struct route *rt;
 	size_t i = 0;
 
@@ -250,7 +177,7 @@ wrules_unref(struct wrules *r)
 	free(r->routes);
 	if (r->dupfd != -1)
 		close(r->dupfd);
-	watch_conf_free(r->c);
+	config_watch_free(r->c);
 	free(r);
 }
 
