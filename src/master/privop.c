@@ -13,12 +13,62 @@
 #include "privop.h"
 #include "util.h"
 
+/*
+ * Without openat2 (kernels before 5.6, valgrind): walk the path one
+ * component at a time with O_NOFOLLOW, refusing "..", which gives the same
+ * guarantee as RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS.
+ */
+static int
+beneath_open_walk(int rootfd, const char *rel, int flags, mode_t mode)
+{
+	char *copy, *p, *slash;
+	int dfd, next, saved;
+
+	if ((dfd = openat(rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		return -1;
+	copy = xstrdup(*rel ? rel : ".");
+	for (p = copy; (slash = strchr(p, '/')) != NULL; p = slash + 1) {
+		*slash = '\0';
+		if (strcmp(p, "..") == 0) {
+			errno = EXDEV;
+			goto fail;
+		}
+		if (*p == '\0' || strcmp(p, ".") == 0)
+			continue;
+		next = openat(dfd, p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+		    O_CLOEXEC);
+		if (next == -1)
+			goto fail;
+		close(dfd);
+		dfd = next;
+	}
+	if (strcmp(p, "..") == 0) {
+		errno = EXDEV;
+		goto fail;
+	}
+	next = openat(dfd, *p ? p : ".", flags | O_NOFOLLOW | O_CLOEXEC, mode);
+	saved = errno;
+	close(dfd);
+	free(copy);
+	errno = saved;
+	return next;
+fail:
+	saved = errno;
+	close(dfd);
+	free(copy);
+	errno = saved;
+	return -1;
+}
+
 static int
 beneath_open(int rootfd, const char *rel, int flags, mode_t mode)
 {
+	static int have_openat2 = 1;
 	struct open_how how;
 	long fd;
 
+	if (!have_openat2)
+		return beneath_open_walk(rootfd, rel, flags, mode);
 	memset(&how, 0, sizeof(how));
 	how.flags = (uint64_t)(flags | O_CLOEXEC);
 	how.mode = (flags & (O_CREAT | O_TMPFILE)) ? mode : 0;
@@ -28,6 +78,10 @@ beneath_open(int rootfd, const char *rel, int flags, mode_t mode)
 		fd = syscall(SYS_openat2, rootfd, *rel ? rel : ".", &how,
 		    sizeof(how));
 	} while (fd == -1 && errno == EAGAIN);
+	if (fd == -1 && errno == ENOSYS) {
+		have_openat2 = 0;
+		return beneath_open_walk(rootfd, rel, flags, mode);
+	}
 	return (int)fd;
 }
 

@@ -21,10 +21,13 @@ all_manifested() { [ "$(count_state MANIFESTED)" -ge "$1" ]; }
 	echo 16 >/proc/sys/fs/inotify/max_queued_events
 	start_daemon
 	echo "$SAVED_QUEUE" >/proc/sys/fs/inotify/max_queued_events
+	# the master reads nothing while the burst lands: the queue overflows
+	kill -STOP "$DAEMON_PID"
 	local i
 	for i in $(seq 1 400); do
 		echo "burst $i" >"$IN/b$i.csv"
 	done
+	kill -CONT "$DAEMON_PID"
 	wait_for_log '"event":"inotify_overflow"'
 	wait_until 60 all_manifested 400
 	stop_daemon
