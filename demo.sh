@@ -75,13 +75,15 @@ echo
 echo "== manifest lines"
 cat "$D"/manifests/*/*/*/*/manifest.jsonl
 echo
-echo "== audit database ($D/audit.db)"
-sqlite3 -header -column "$D/audit.db" \
-    "SELECT id, relpath, state, duplicate_of AS dup_of, size,
-            substr(sha256, 1, 12) AS sha256 FROM files ORDER BY id"
+echo "== ingestctl --db $D/audit.db query"
+"$bin/ingestctl" --db "$D/audit.db" query --format table
 echo
-sqlite3 -header -column "$D/audit.db" \
-    "SELECT state, count(*) AS files FROM files GROUP BY state"
+dup=$(sqlite3 "$D/audit.db" "SELECT id FROM files WHERE state = 'SKIPPED_DUPLICATE'")
+echo "== ingestctl --db $D/audit.db show $dup   (the resend, pointing at its original)"
+"$bin/ingestctl" --db "$D/audit.db" show "$dup"
+echo
+echo "== ingestctl --db $D/audit.db status"
+"$bin/ingestctl" --db "$D/audit.db" status
 echo
 echo "== staging is empty: $(find "$D/staging" -type f | wc -l) files left"
 echo "== logs: $D/ingestd.log (one JSON object per line)"

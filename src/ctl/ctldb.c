@@ -95,7 +95,8 @@ ctldb_check_schema(struct ctldb *db)
 	sqlite3_finalize(st);
 	if (rc != 3) {
 		fprintf(stderr, "ingestctl: %s: not an ingestd audit database"
-		    " (no files, events and schema_version tables)\n", db->path);
+		    " (no files, events and schema_version tables)\n",
+		    db->path);
 		return EX_DATAERR;
 	}
 	if (ctldb_prepare(db, "SELECT version FROM schema_version", &st) != 0)
@@ -183,8 +184,8 @@ ctldb_open(struct ctldb *db, const char *path)
 	db->path = path;
 	/* say plainly what is wrong with the file before SQLite guesses */
 	if (stat(path, &sb) == -1 || access(path, R_OK) == -1) {
-		fprintf(stderr, "ingestctl: cannot open database %s: %s\n", path,
-		    strerror(errno));
+		fprintf(stderr, "ingestctl: cannot open database %s: %s\n",
+		    path, strerror(errno));
 		return EX_NOINPUT;
 	}
 	if (!S_ISREG(sb.st_mode)) {
@@ -198,8 +199,9 @@ ctldb_open(struct ctldb *db, const char *path)
 	    (uri != NULL ? SQLITE_OPEN_URI : 0), NULL);
 	free(uri);
 	if (rc != SQLITE_OK) {
-		fprintf(stderr, "ingestctl: cannot open database %s: %s\n", path,
-		    db->h != NULL ? sqlite3_errmsg(db->h) : sqlite3_errstr(rc));
+		fprintf(stderr, "ingestctl: cannot open database %s: %s\n",
+		    path, db->h != NULL ? sqlite3_errmsg(db->h) :
+		    sqlite3_errstr(rc));
 		ctldb_close(db);
 		return EX_NOINPUT;
 	}

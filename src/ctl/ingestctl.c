@@ -15,7 +15,8 @@
 
 struct command {
 	const char	*name;
-	int		(*run)(struct ctl *, int, char **);	/* NULL: needs the socket */
+	/* NULL: the command needs the control socket */
+	int		(*run)(struct ctl *, int, char **);
 	const char	*help;
 };
 
@@ -105,7 +106,8 @@ static const char usage_text[] =
 "\n"
 "Options:\n"
 "  --db FILE       read the audit database FILE directly, read-only\n"
-"  -s SOCKET       the control socket (not available yet: exits 69; use --db)\n"
+"  -s, --socket SOCKET\n"
+"                  the control socket (not available yet: exits 69; use --db)\n"
 "  --json          NDJSON output: one object per record\n"
 "  --no-color      no colour (nor with NO_COLOR set, nor when not a terminal)\n"
 "  -h, --help      this text; ingestctl help COMMAND for one command\n"
@@ -267,7 +269,8 @@ cmd_help(int argc, char **argv)
 	const struct command *cmd;
 
 	if (argc > 2)
-		ctl_usage_error(NULL, "help: unexpected argument '%s'", argv[2]);
+		ctl_usage_error(NULL, "help: unexpected argument '%s'",
+		    argv[2]);
 	if (argc < 2) {
 		fputs(usage_text, stdout);
 		return ctl_finish_output();
@@ -287,11 +290,13 @@ cmd_unavailable(const struct command *cmd, int argc, char **argv)
 {
 	int i;
 
-	for (i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
-		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+	for (i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
+		if (strcmp(argv[i], "--help") == 0 ||
+		    strcmp(argv[i], "-h") == 0) {
 			command_help(cmd, stdout);
 			return ctl_finish_output();
 		}
+	}
 	fprintf(stderr, "ingestctl: %s: needs the ingestd control socket,"
 	    " which is not available yet (--db only reads)\n", cmd->name);
 	return EX_UNAVAILABLE;

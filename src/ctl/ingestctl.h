@@ -63,7 +63,6 @@ int		ctl_color(const struct ctl *);
 int		ctl_finish_output(void);
 
 /* JSON object body of a record (no braces), keys documented in ingestctl.8. */
-struct buf;
 void	rec_json(struct buf *, const struct rec *);
 
 int	cmd_status(struct ctl *, int argc, char **argv);

@@ -300,7 +300,8 @@ table_print_cell(struct table *t, int col, const char *text, size_t width,
 int
 table_flush(struct table *t)
 {
-	size_t i;
+	const struct cell *row;
+	size_t i, n = (size_t)t->ncols;
 	int c;
 
 	if (t->mode == OUT_TABLE) {
@@ -308,11 +309,12 @@ table_flush(struct table *t)
 			for (c = 0; c < t->ncols; c++)
 				table_print_cell(t, c, t->headers[c],
 				    strlen(t->headers[c]), SGR_BOLD);
-		for (i = 0; i + (size_t)t->ncols <= t->ncells; i += (size_t)t->ncols)
+		for (i = 0; i + n <= t->ncells; i += n) {
+			row = &t->cells[i];
 			for (c = 0; c < t->ncols; c++)
-				table_print_cell(t, c, t->cells[i + (size_t)c].text,
-				    t->cells[i + (size_t)c].width,
-				    t->cells[i + (size_t)c].sgr);
+				table_print_cell(t, c, row[c].text,
+				    row[c].width, row[c].sgr);
+		}
 	}
 	return fflush(t->fp) == 0 && !ferror(t->fp) ? 0 : -1;
 }

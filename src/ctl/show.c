@@ -22,7 +22,7 @@ struct shown {
 	struct rec	 rec;
 	int		 has_original;
 	struct rec	 original;
-	int64_t		*dups;		/* rows whose duplicate_of is this one */
+	int64_t		*dups;		/* rows with duplicate_of = this */
 	size_t		 ndups;
 	struct event	*events;
 	size_t		 nevents;

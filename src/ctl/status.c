@@ -80,7 +80,7 @@ status_counts(struct ctldb *db, struct status *s)
 	return rc;
 }
 
-/* The first row of sql (with the given text parameters) into r: 1, 0 or -(exit). */
+/* The first row sql selects (text parameters) into r: 1, 0 or -(exit). */
 static int
 status_first(struct ctldb *db, const char *sql, const char *const *params,
     int nparams, struct rec *r)

@@ -305,8 +305,13 @@ assert all(len(r[8]) in (0, 64) for r in body)' "$(db_count 1)"
 	assert_output ""
 }
 
-@test "query filters combine with AND" {
-	ctl query --json --state MANIFESTED --name '*orders*' --since 1h
+@test "query --watch, and filters combine with AND" {
+	watch=$(db 'SELECT DISTINCT watch FROM files')
+	ctl query --count --watch "$watch"
+	assert_success
+	assert_output "$(db_count 1)"
+	ctl query --json --watch "$watch" --state MANIFESTED --name '*orders*' \
+	    --since 1h
 	assert_success
 	assert_equal "$(json_lines '[r["name"] for r in rows]')" "['orders.csv']"
 }
