@@ -116,6 +116,7 @@ job_new(struct watch *w, const char *rel)
 	j->srcfd = j->tmpfd = j->destdirfd = -1;
 	j->first_seen_ns = now_realtime_ns();
 	j->state = ST_DISCOVERED;
+	j->sc_size = -1;
 	htab_put(&w->jobs, rel, j);
 	s.live++;
 	return j;
@@ -331,13 +332,89 @@ job_window_ns(const struct job *j)
 	return (int64_t)jc(j)->stability_secs * NS;
 }
 
-/* Complete: check the size rules, then queue. */
+#define SIDECAR_MAX	4096
+
+/*
+ * A sidecar may vouch for its file: lines "size N" and "sha256 HEX" (also
+ * with '=' or ':'), or a sha256sum(1) line "HEX  NAME".  Other lines are
+ * ignored.  Returns 0, or -1 with a reason (the file is then REJECTED).
+ */
+static int
+sidecar_read(struct job *j, const char **why)
+{
+	char buf[SIDECAR_MAX + 1], *line, *save = NULL, *key, *val;
+	const char *swhy;
+	struct stat st;
+	struct buf rel;
+	long long size;
+	ssize_t n;
+	int fd;
+
+	j->sc_size = -1;
+	j->sc_sha256[0] = '\0';
+	buf_init(&rel);
+	buf_printf(&rel, "%s%s", j->rel, jc(j)->sidecar_suffix);
+	fd = privop_open_source(j->w->fd, rel.data, &st, &swhy);
+	buf_free(&rel);
+	if (fd == -1) {
+		*why = "sidecar cannot be read";
+		return -1;
+	}
+	n = st.st_size > SIDECAR_MAX ? -1 : read(fd, buf, SIDECAR_MAX);
+	close(fd);
+	if (n < 0) {
+		*why = "sidecar larger than 4 KiB or unreadable";
+		return -1;
+	}
+	buf[n] = '\0';
+	for (line = strtok_r(buf, "\r\n", &save); line != NULL;
+	    line = strtok_r(NULL, "\r\n", &save)) {
+		key = line + strspn(line, " \t");
+		val = key + strcspn(key, " \t=:");
+		if (*val != '\0')
+			*val++ = '\0';
+		val += strspn(val, " \t=:");
+		val[strcspn(val, " \t")] = '\0';
+		if (strcmp(key, "size") == 0) {
+			if (parse_uint(val, 0, INT64_MAX, &size) == -1) {
+				*why = "sidecar has a malformed size";
+				return -1;
+			}
+			j->sc_size = size;
+		} else if (strcmp(key, "sha256") == 0 ||
+		    (strlen(key) == 64 && strspn(key, "0123456789abcdefABCDEF") == 64)) {
+			if (strcmp(key, "sha256") != 0)
+				val = key;
+			if (strlen(val) != 64 ||
+			    strspn(val, "0123456789abcdefABCDEF") != 64) {
+				*why = "sidecar has a malformed sha256";
+				return -1;
+			}
+			for (n = 0; n < 64; n++)
+				j->sc_sha256[n] = (char)(val[n] | 0x20);
+			j->sc_sha256[64] = '\0';
+		}
+	}
+	return 0;
+}
+
+/* Complete: check the size rules (and what a sidecar vouches), then queue. */
 static void
 job_complete(struct job *j)
 {
+	const char *swhy;
 	char why[96];
 
-	if (jc(j)->min_size > 0 && j->st.st_size < jc(j)->min_size) {
+	if (jc(j)->complete == COMPLETE_SIDECAR && sidecar_read(j, &swhy) == -1) {
+		job_reject(j, swhy);
+		return;
+	}
+	if (j->sc_size >= 0 && j->st.st_size != j->sc_size) {
+		snprintf(why, sizeof(why), "sidecar mismatch: size %lld,"
+		    " sidecar says %lld", (long long)j->st.st_size,
+		    (long long)j->sc_size);
+		job_reject(j, why);
+	} else if (jc(j)->min_size > 0 && j->st.st_size < jc(j)->min_size) {
 		snprintf(why, sizeof(why), "smaller than min-size %lld",
 		    jc(j)->min_size);
 		job_reject(j, why);
@@ -1024,6 +1101,10 @@ sched_job_result(struct job *j, const struct msg_result *res)
 	if (res->bytes != (uint64_t)j->open_st.st_size ||
 	    !same_signature(&now, &j->open_st)) {
 		job_rediscover(j, &now);
+		goto out;
+	}
+	if (j->sc_sha256[0] != '\0' && strcmp(sha, j->sc_sha256) != 0) {
+		job_reject(j, "sidecar mismatch: sha256");	/* temp vanishes */
 		goto out;
 	}
 	memcpy(j->sha256, sha, sizeof(sha));

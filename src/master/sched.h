@@ -45,6 +45,8 @@ struct job {
 	int			 name_try;	/* 0: own name, 1: switch to, 2: on collision name */
 	int			 recovered;
 	int			 closed;	/* close-write/moved-to seen */
+	int64_t			 sc_size;	/* size the sidecar vouches, or -1 */
+	char			 sc_sha256[65];	/* sha256 it vouches, or "" */
 	int			 manifest_failures;	/* resumed from the DB at start-up */
 	int			 src_in_staging;
 	char			 sha256[65];

@@ -247,3 +247,42 @@ age_past_window() { sleep 1.5; }
 	run grep -E '"event":"file_(ingested|rejected|queued)"' "$LOG"
 	refute_output --regexp '(hidden|Xa81Qz|AbC123|\.tmp|\.part|\.swp|inside)'
 }
+
+@test "sidecar mode: size and sha256 lines in NAME.ok are verified before ingesting" {
+	printf 'vouched content' >"$IN/good.csv"
+	{
+		echo "size $(stat -c %s "$IN/good.csv")"
+		echo "sha256 $(sha "$IN/good.csv")"
+	} >"$IN/good.csv.ok"
+	# a sha256sum(1) line works too
+	printf 'summed content' >"$IN/summed.csv"
+	sha256sum "$IN/summed.csv" >"$IN/summed.csv.ok"
+	start_daemon --mode sidecar
+	wait_state MANIFESTED 2
+	stop_daemon
+	[ ! -e "$IN/good.csv" ] && [ ! -e "$IN/good.csv.ok" ]
+	assert_equal "$(cat "$WH"/ingest_date=*/good.csv)" "vouched content"
+}
+
+@test "sidecar mode: a sha256 mismatch is REJECTED, nothing is published, the file stays" {
+	printf 'actual bytes' >"$IN/bad.csv"
+	echo "sha256 $(printf 'other bytes' | sha256sum | cut -d' ' -f1)" >"$IN/bad.csv.ok"
+	start_daemon --mode sidecar
+	wait_state REJECTED 1
+	stop_daemon
+	assert_equal "$(db "SELECT last_error FROM files WHERE relpath = 'bad.csv'")" "sidecar mismatch: sha256"
+	run find "$WH" -type f
+	assert_output ""
+	[ -f "$IN/bad.csv" ] && [ -f "$IN/bad.csv.ok" ]
+}
+
+@test "sidecar mode: a size mismatch is REJECTED with both sizes in the reason" {
+	printf '12345' >"$IN/short.csv"
+	echo "size 10" >"$IN/short.csv.ok"
+	start_daemon --mode sidecar
+	wait_state REJECTED 1
+	stop_daemon
+	assert_equal "$(db "SELECT last_error FROM files")" "sidecar mismatch: size 5, sidecar says 10"
+	run find "$WH" -type f
+	assert_output ""
+}
