@@ -11,7 +11,14 @@ setup() {
 	mkdir -p "$T/in2" "$T/wh2" "$T/state"
 	DB=$T/state/audit.db
 }
-teardown() { teardown_tree; }
+teardown() {
+	# a failed --daemon test must not leave its daemon (and workers) behind
+	if [ -s "${T:-/nonexistent}/ingestd.pid" ]; then
+		pkill -KILL -P "$(cat "$T/ingestd.pid")" 2>/dev/null || true
+		kill -KILL "$(cat "$T/ingestd.pid")" 2>/dev/null || true
+	fi
+	teardown_tree
+}
 
 # The common head of every test configuration (9 lines).
 conf_head() {
