@@ -1430,7 +1430,6 @@ recover_one(struct watch *w, struct file_rec *r)
 	j = job_new(w, r->relpath);
 	j->id = r->id;
 	j->attempts = r->attempts;
-	j->recovered = 1;
 	if (present)
 		j->st = st;
 	j->src_in_staging = present;

@@ -43,7 +43,6 @@ struct job {
 	struct stat		 open_st;	/* fstat of srcfd at open */
 	char			*dest;		/* relative to the destination root */
 	int			 name_try;	/* 0: own name, 1: switch to, 2: on collision name */
-	int			 recovered;
 	int			 closed;	/* close-write/moved-to seen */
 	int64_t			 sc_size;	/* size the sidecar vouches, or -1 */
 	char			 sc_sha256[65];	/* sha256 it vouches, or "" */

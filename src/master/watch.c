@@ -482,12 +482,6 @@ watch_retire(struct watch *w)
 	buf_free(&rc.wds);
 }
 
-int
-watch_overflows(void)
-{
-	return in.overflows;
-}
-
 static void
 free_wdent(const char *key, void *value, void *arg)
 {

@@ -67,6 +67,5 @@ int		 watch_arm(struct watch *);
 /* Walk every tree and notice every file (start-up, timer, overflow). */
 void		 watch_rescan(const char *why);
 void		 watch_stop(void);
-int		 watch_overflows(void);
 
 #endif
