@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "ipc.h"
 
 /* Byte offsets of the header fields on the wire. */
@@ -110,6 +111,24 @@ ipc_send(int sock, uint16_t type, uint64_t id, const void *body, size_t len,
 		errno = EIO;
 		return -1;
 	}
+	return 0;
+}
+
+int
+ipc_frame_build(struct buf *out, uint16_t type, uint64_t id, const void *body,
+    size_t len)
+{
+	uint8_t hdr[IPC_HDR_LEN];
+
+	if (len > IPC_MAX_BODY) {
+		errno = EMSGSIZE;
+		return -1;
+	}
+	hdr_encode(hdr, type, (uint32_t)len, id);
+	buf_reset(out);
+	buf_add(out, hdr, sizeof(hdr));
+	if (len > 0)
+		buf_add(out, body, len);
 	return 0;
 }
 

@@ -55,6 +55,15 @@ int	ipc_recv(int sock, struct ipc_msg *m);
  */
 int	ipc_frame_parse(struct ipc_msg *m, size_t n);
 
+/*
+ * Encode one frame without fds (header + body) into out, for a sender that
+ * queues frames and writes them when the socket is writable.  Returns 0, or
+ * -1 with errno = EMSGSIZE.
+ */
+struct buf;
+int	ipc_frame_build(struct buf *out, uint16_t type, uint64_t id,
+	    const void *body, size_t len);
+
 /* Close every fd still attached to m and set nfds to 0. */
 void	ipc_msg_close_fds(struct ipc_msg *m);
 

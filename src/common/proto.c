@@ -1,4 +1,4 @@
-/* common: master<->worker protocol: msgpack encoding and strict decoding of each message body. */
+/* common: the IPC protocols (worker and control): msgpack encoding and strict decoding of each message body. */
 #include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -6,8 +6,10 @@
 
 #include <msgpack.h>
 
+#include "buf.h"
 #include "ipc.h"
 #include "proto.h"
+#include "util.h"
 
 /*
  * Every body is one msgpack map whose keys are the names of the members of
@@ -66,6 +68,21 @@ static const struct field result_fields[] = {
 	FIELD(struct msg_result, xxh128, FIELD_BIN),
 };
 
+static const struct field ctl_request_fields[] = {
+	FIELD(struct msg_ctl_request, cmd, FIELD_STR),
+	FIELD(struct msg_ctl_request, watch, FIELD_STR),
+	FIELD(struct msg_ctl_request, ids, FIELD_STR),
+	FIELD(struct msg_ctl_request, all, FIELD_BOOL),
+	FIELD(struct msg_ctl_request, dry_run, FIELD_BOOL),
+	FIELD(struct msg_ctl_request, check, FIELD_BOOL),
+	FIELD(struct msg_ctl_request, wait, FIELD_BOOL),
+};
+
+static const struct field ctl_end_fields[] = {
+	FIELD(struct msg_ctl_end, status, FIELD_INT32),
+	FIELD(struct msg_ctl_end, message, FIELD_STR),
+};
+
 /* The field code below relies on these widths. */
 _Static_assert(sizeof(((struct msg_hello *)0)->pid) == 4, "pid is u32");
 _Static_assert(sizeof(((struct msg_job *)0)->size) == 8, "size is u64");
@@ -83,6 +100,9 @@ proto_fds_expected(uint16_t type)
 	case MSG_PROGRESS:
 	case MSG_RESULT:
 	case MSG_SHUTDOWN:
+	case MSG_CTL_REQUEST:
+	case MSG_CTL_RECORD:
+	case MSG_CTL_END:
 		return 0;
 	case MSG_JOB_HASH:
 		return 1;
@@ -109,6 +129,12 @@ proto_type_name(uint16_t type)
 		return "RESULT";
 	case MSG_SHUTDOWN:
 		return "SHUTDOWN";
+	case MSG_CTL_REQUEST:
+		return "CTL_REQUEST";
+	case MSG_CTL_RECORD:
+		return "CTL_RECORD";
+	case MSG_CTL_END:
+		return "CTL_END";
 	default:
 		return "UNKNOWN";
 	}
@@ -235,6 +261,185 @@ int
 proto_send_shutdown(int sock)
 {
 	return msg_send(sock, MSG_SHUTDOWN, 0, NULL, 0, NULL, NULL, 0);
+}
+
+int
+proto_send_ctl_request(int sock, uint64_t id,
+    const struct msg_ctl_request *req)
+{
+	return msg_send(sock, MSG_CTL_REQUEST, id, ctl_request_fields,
+	    NITEMS(ctl_request_fields), req, NULL, 0);
+}
+
+int
+proto_send_ctl_end(int sock, uint64_t id, const struct msg_ctl_end *end)
+{
+	return msg_send(sock, MSG_CTL_END, id, ctl_end_fields,
+	    NITEMS(ctl_end_fields), end, NULL, 0);
+}
+
+/* Records: the key/value pairs are packed as they are added. */
+
+void
+record_init(struct ctl_record *r)
+{
+	msgpack_sbuffer *sb = xcalloc(1, sizeof(*sb));
+	msgpack_packer *pk = xcalloc(1, sizeof(*pk));
+
+	memset(r, 0, sizeof(*r));
+	msgpack_sbuffer_init(sb);
+	msgpack_packer_init(pk, sb, msgpack_sbuffer_write);
+	r->sb = sb;
+	r->pk = pk;
+}
+
+static msgpack_packer *
+record_key(struct ctl_record *r, const char *key)
+{
+	size_t len = strlen(key);
+
+	msgpack_pack_str(r->pk, len);
+	msgpack_pack_str_body(r->pk, key, len);
+	r->n++;
+	return r->pk;
+}
+
+void
+record_str(struct ctl_record *r, const char *key, const char *val)
+{
+	msgpack_packer *pk = record_key(r, key);
+	size_t len;
+
+	if (val == NULL) {
+		msgpack_pack_nil(pk);
+		return;
+	}
+	/* a NUL cannot travel: the decoder refuses it; cut there */
+	len = strlen(val);
+	msgpack_pack_str(pk, len);
+	msgpack_pack_str_body(pk, val, len);
+}
+
+void
+record_int(struct ctl_record *r, const char *key, int64_t val)
+{
+	msgpack_pack_int64(record_key(r, key), val);
+}
+
+void
+record_uint(struct ctl_record *r, const char *key, uint64_t val)
+{
+	msgpack_pack_uint64(record_key(r, key), val);
+}
+
+void
+record_float(struct ctl_record *r, const char *key, double val)
+{
+	msgpack_pack_double(record_key(r, key), val);
+}
+
+void
+record_bool(struct ctl_record *r, const char *key, int val)
+{
+	msgpack_packer *pk = record_key(r, key);
+
+	if (val)
+		msgpack_pack_true(pk);
+	else
+		msgpack_pack_false(pk);
+}
+
+void
+record_nil(struct ctl_record *r, const char *key)
+{
+	msgpack_pack_nil(record_key(r, key));
+}
+
+/* The record's body: a map header, then the pairs as they were packed. */
+static int
+record_body(msgpack_sbuffer *out, const struct ctl_record *r)
+{
+	msgpack_sbuffer *kv = r->sb;
+	msgpack_packer pk;
+
+	msgpack_sbuffer_init(out);
+	msgpack_packer_init(&pk, out, msgpack_sbuffer_write);
+	if (msgpack_pack_map(&pk, (uint32_t)r->n) != 0 ||
+	    msgpack_sbuffer_write(out, kv->data, kv->size) != 0) {
+		errno = ENOMEM;
+		return -1;
+	}
+	return 0;
+}
+
+int
+proto_send_record(int sock, uint64_t id, const struct ctl_record *r)
+{
+	msgpack_sbuffer body;
+	int rc = -1;
+
+	if (record_body(&body, r) == 0)
+		rc = ipc_send(sock, MSG_CTL_RECORD, id, body.data, body.size,
+		    NULL, 0);
+	msgpack_sbuffer_destroy(&body);
+	return rc;
+}
+
+int
+proto_frame_record(struct buf *out, uint64_t id, const struct ctl_record *r)
+{
+	msgpack_sbuffer body;
+	int rc = -1;
+
+	if (record_body(&body, r) == 0)
+		rc = ipc_frame_build(out, MSG_CTL_RECORD, id, body.data,
+		    body.size);
+	msgpack_sbuffer_destroy(&body);
+	return rc;
+}
+
+int
+proto_frame_ctl_end(struct buf *out, uint64_t id, const struct msg_ctl_end *end)
+{
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	int rc = -1;
+
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	if (body_pack(&pk, ctl_end_fields, NITEMS(ctl_end_fields), end) == 0)
+		rc = ipc_frame_build(out, MSG_CTL_END, id, sb.data, sb.size);
+	msgpack_sbuffer_destroy(&sb);
+	return rc;
+}
+
+void
+record_free(struct ctl_record *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->n && r->v != NULL; i++) {
+		free(r->v[i].key);
+		free(r->v[i].s);
+	}
+	free(r->v);
+	if (r->sb != NULL) {
+		msgpack_sbuffer_destroy(r->sb);
+		free(r->sb);
+	}
+	free(r->pk);
+	memset(r, 0, sizeof(*r));
+}
+
+const struct rec_value *
+record_get(const struct ctl_record *r, const char *key)
+{
+	size_t i;
+
+	for (i = 0; i < r->n && r->v != NULL; i++)
+		if (strcmp(r->v[i].key, key) == 0)
+			return &r->v[i];
+	return NULL;
 }
 
 /* Decoding. */
@@ -465,31 +670,45 @@ map_decode(const msgpack_object_map *map, const struct field *fields,
 	return 0;
 }
 
-static int
-body_decode(const struct ipc_msg *m, const struct field *fields,
-    size_t nfields, void *msg, const char **why)
+/*
+ * Check the body's length and shape and unpack it into u (the caller
+ * destroys u).  Returns its map, or NULL with a reason in *why.
+ */
+static const msgpack_object_map *
+body_map(const struct ipc_msg *m, msgpack_unpacked *u, const char **why)
 {
-	msgpack_unpacked u;
 	size_t off = 0;
-	int rc = -1;
 
 	if (m->len > IPC_MAX_BODY || m->len != m->hdr.len ||
 	    (m->len > 0 && m->body == NULL)) {
 		*why = "bad body length";
-		return -1;
+		return NULL;
 	}
 	if (body_check_shape(m->body, m->len, why) == -1)
-		return -1;
-	msgpack_unpacked_init(&u);
-	if (msgpack_unpack_next(&u, (const char *)m->body, m->len, &off) !=
+		return NULL;
+	if (msgpack_unpack_next(u, (const char *)m->body, m->len, &off) !=
 	    MSGPACK_UNPACK_SUCCESS)
 		*why = "bad msgpack";
 	else if (off != m->len)
 		*why = "trailing bytes after map";
-	else if (u.data.type != MSGPACK_OBJECT_MAP)
+	else if (u->data.type != MSGPACK_OBJECT_MAP)
 		*why = "body is not a map";
 	else
-		rc = map_decode(&u.data.via.map, fields, nfields, msg, why);
+		return &u->data.via.map;
+	return NULL;
+}
+
+static int
+body_decode(const struct ipc_msg *m, const struct field *fields,
+    size_t nfields, void *msg, const char **why)
+{
+	const msgpack_object_map *map;
+	msgpack_unpacked u;
+	int rc = -1;
+
+	msgpack_unpacked_init(&u);
+	if ((map = body_map(m, &u, why)) != NULL)
+		rc = map_decode(map, fields, nfields, msg, why);
 	msgpack_unpacked_destroy(&u);
 	return rc;
 }
@@ -578,4 +797,143 @@ proto_decode_shutdown(const struct ipc_msg *m, const char **why)
 	if (msg_check(m, m->hdr.type == MSG_SHUTDOWN, why) == -1)
 		return -1;
 	return body_decode(m, NULL, 0, NULL, why);
+}
+
+int
+proto_decode_ctl_request(const struct ipc_msg *m, struct msg_ctl_request *req,
+    const char **why)
+{
+	const char *unused;
+
+	if (why == NULL)
+		why = &unused;
+	memset(req, 0, sizeof(*req));
+	if (msg_check(m, m->hdr.type == MSG_CTL_REQUEST, why) == -1)
+		return -1;
+	return body_decode(m, ctl_request_fields, NITEMS(ctl_request_fields),
+	    req, why);
+}
+
+int
+proto_decode_ctl_end(const struct ipc_msg *m, struct msg_ctl_end *end,
+    const char **why)
+{
+	const char *unused;
+
+	if (why == NULL)
+		why = &unused;
+	memset(end, 0, sizeof(*end));
+	if (msg_check(m, m->hdr.type == MSG_CTL_END, why) == -1)
+		return -1;
+	return body_decode(m, ctl_end_fields, NITEMS(ctl_end_fields), end,
+	    why);
+}
+
+#define RECORD_MAX_KEYS	256
+
+static char *
+mp_strdup(const msgpack_object_str *s)
+{
+	char *p;
+
+	if (s->size > 0 && memchr(s->ptr, '\0', s->size) != NULL)
+		return NULL;
+	p = xmalloc((size_t)s->size + 1);
+	if (s->size > 0)
+		memcpy(p, s->ptr, s->size);
+	p[s->size] = '\0';
+	return p;
+}
+
+static int
+value_decode(const msgpack_object *o, struct rec_value *v)
+{
+	switch (o->type) {
+	case MSGPACK_OBJECT_NIL:
+		v->kind = RV_NIL;
+		return 0;
+	case MSGPACK_OBJECT_BOOLEAN:
+		v->kind = RV_BOOL;
+		v->i = o->via.boolean ? 1 : 0;
+		return 0;
+	case MSGPACK_OBJECT_POSITIVE_INTEGER:
+		if (o->via.u64 <= INT64_MAX) {
+			v->kind = RV_INT;
+			v->i = (int64_t)o->via.u64;
+		} else {
+			v->kind = RV_UINT;
+			v->u = o->via.u64;
+		}
+		return 0;
+	case MSGPACK_OBJECT_NEGATIVE_INTEGER:
+		v->kind = RV_INT;
+		v->i = o->via.i64;
+		return 0;
+	case MSGPACK_OBJECT_FLOAT32:
+	case MSGPACK_OBJECT_FLOAT64:
+		v->kind = RV_FLOAT;
+		v->f = o->via.f64;
+		return 0;
+	case MSGPACK_OBJECT_STR:
+		v->kind = RV_STR;
+		return (v->s = mp_strdup(&o->via.str)) == NULL ? -1 : 0;
+	default:
+		return -1;
+	}
+}
+
+static int
+record_from_map(const msgpack_object_map *map, struct ctl_record *r,
+    const char **why)
+{
+	const msgpack_object_kv *kv;
+	size_t i, j;
+
+	if (map->size > RECORD_MAX_KEYS) {
+		*why = "too many keys";
+		return -1;
+	}
+	r->v = xcalloc(map->size ? map->size : 1, sizeof(*r->v));
+	for (i = 0; i < map->size; i++) {
+		kv = &map->ptr[i];
+		if (kv->key.type != MSGPACK_OBJECT_STR ||
+		    (r->v[i].key = mp_strdup(&kv->key.via.str)) == NULL) {
+			*why = "key is not a string";
+			return -1;
+		}
+		r->n = i + 1;
+		for (j = 0; j < i; j++)
+			if (strcmp(r->v[j].key, r->v[i].key) == 0) {
+				*why = "duplicate key";
+				return -1;
+			}
+		if (value_decode(&kv->val, &r->v[i]) == -1) {
+			*why = "bad value";
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int
+proto_decode_record(const struct ipc_msg *m, struct ctl_record *r,
+    const char **why)
+{
+	const msgpack_object_map *map;
+	msgpack_unpacked u;
+	const char *unused;
+	int rc = -1;
+
+	if (why == NULL)
+		why = &unused;
+	memset(r, 0, sizeof(*r));
+	if (msg_check(m, m->hdr.type == MSG_CTL_RECORD, why) == -1)
+		return -1;
+	msgpack_unpacked_init(&u);
+	if ((map = body_map(m, &u, why)) != NULL)
+		rc = record_from_map(map, r, why);
+	msgpack_unpacked_destroy(&u);
+	if (rc == -1)
+		record_free(r);
+	return rc;
 }

@@ -1,9 +1,14 @@
 /* common: small helpers shared by all processes (allocation, hex, strings, time). */
+#include <sys/socket.h>
+#include <sys/un.h>
+
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "util.h"
@@ -168,4 +173,42 @@ parse_uint(const char *s, long long min, long long max, long long *out)
 		return -1;
 	*out = v;
 	return 0;
+}
+
+int
+unix_sockaddr(struct sockaddr_un *sa, const char *path, int *dirfd)
+{
+	const char *slash, *base;
+	char *dir;
+	int n;
+
+	*dirfd = -1;
+	memset(sa, 0, sizeof(*sa));
+	sa->sun_family = AF_UNIX;
+	if (strlen(path) < sizeof(sa->sun_path)) {
+		memcpy(sa->sun_path, path, strlen(path) + 1);
+		return (int)sizeof(*sa);
+	}
+	if ((slash = strrchr(path, '/')) == NULL || slash[1] == '\0') {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	base = slash + 1;
+	dir = slash == path ? xstrdup("/") :
+	    strndup(path, (size_t)(slash - path));
+	if (dir == NULL)
+		return -1;
+	*dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	free(dir);
+	if (*dirfd == -1)
+		return -1;
+	n = snprintf(sa->sun_path, sizeof(sa->sun_path), "/proc/self/fd/%d/%s",
+	    *dirfd, base);
+	if (n < 0 || (size_t)n >= sizeof(sa->sun_path)) {
+		close(*dirfd);
+		*dirfd = -1;
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	return (int)sizeof(*sa);
 }

@@ -29,4 +29,13 @@ void	 time_format_iso(int64_t ns, char out[32]);
 /* Parse a non-negative decimal integer in [min, max]; -1 on error. */
 int	 parse_uint(const char *s, long long min, long long max, long long *out);
 
+/*
+ * Fill a unix socket address for path.  A path too long for sun_path is
+ * reached through its directory: *dirfd is then an O_PATH fd of it (close
+ * it after bind/connect) and the address is /proc/self/fd/N/NAME; else
+ * *dirfd is -1.  Returns socklen, or -1 with errno.
+ */
+struct sockaddr_un;
+int	 unix_sockaddr(struct sockaddr_un *, const char *path, int *dirfd);
+
 #endif

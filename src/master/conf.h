@@ -69,6 +69,8 @@ struct config {
 	char			*state_dir;
 	char			*state_path;	/* state_dir/audit.db unless --state-path */
 	char			*control_path;
+	char			*control_read_group;	/* NULL: root only */
+	char			*control_admin_group;
 	char			*user;		/* NULL: worker default */
 	int			 workers;
 	int			 hash;		/* enum hash_kind: identity hash */

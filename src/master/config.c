@@ -136,6 +136,8 @@ config_free(struct config *conf)
 	free(conf->state_dir);
 	free(conf->state_path);
 	free(conf->control_path);
+	free(conf->control_read_group);
+	free(conf->control_admin_group);
 	free(conf->user);
 	free(conf->sandbox);
 	free(conf->worker_path);
@@ -271,6 +273,10 @@ config_print(FILE *fp, const struct config *conf)
 
 	print_kv(fp, "", "state-dir", conf->state_dir);
 	print_kv(fp, "", "control", conf->control_path);
+	if (conf->control_read_group != NULL)
+		print_kv(fp, "", "read-group", conf->control_read_group);
+	if (conf->control_admin_group != NULL)
+		print_kv(fp, "", "admin-group", conf->control_admin_group);
 	if (conf->user != NULL)
 		print_kv(fp, "", "user", conf->user);
 	else

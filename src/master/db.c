@@ -95,6 +95,16 @@ static const char *migrations[] = {
 	" state TEXT NOT NULL,"
 	" detail TEXT);"
 	"CREATE INDEX events_file ON events(file_id);",
+	/* 1 -> 2: who did what through the control socket; dest lookups */
+	"CREATE TABLE control_audit ("
+	" id INTEGER PRIMARY KEY,"
+	" at TEXT NOT NULL,"
+	" uid INTEGER NOT NULL,"
+	" pid INTEGER NOT NULL,"
+	" command TEXT NOT NULL,"
+	" args TEXT,"
+	" result TEXT);"
+	"CREATE INDEX files_dest ON files(dest);",
 };
 
 enum stmt_id {
@@ -113,6 +123,16 @@ enum stmt_id {
 	S_FIND_CONTENT,
 	S_GET,
 	S_UNFINISHED,
+	S_COUNT_STATES,
+	S_OLDEST,
+	S_AUDIT,
+	S_REQUEUE,
+	S_EVENT_STATE,
+	S_RETRYABLE,
+	S_RETRYABLE_WATCH,
+	S_INGESTED_WATCH,
+	S_INFLIGHT_WATCH,
+	S_DEST_KNOWN,
 	S_END
 };
 
@@ -157,7 +177,45 @@ static const char *stmt_sql[S_END] = {
 	[S_UNFINISHED] = "SELECT " FILE_COLUMNS " FROM files WHERE watch = ?1"
 	    " AND (state NOT IN ('MANIFESTED','SKIPPED_DUPLICATE','REJECTED',"
 	    " 'FAILED') OR source_removed = 0) ORDER BY id",
+	[S_COUNT_STATES] = "SELECT state, count(*) FROM files GROUP BY state",
+	[S_OLDEST] = "SELECT id, discovered_at, source_path FROM files"
+	    " WHERE state IN ('DISCOVERED','QUEUED','PROCESSING','HASHED',"
+	    " 'MOVED','RETRY_PENDING') ORDER BY id LIMIT 1",
+	[S_AUDIT] = "INSERT INTO control_audit (at, uid, pid, command, args,"
+	    " result) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+	[S_REQUEUE] = "UPDATE files SET attempts = 0,"
+	    " last_error = NULL, updated_at = ?2 WHERE id = ?1"
+	    " AND state IN ('FAILED','RETRY_PENDING')",
+	[S_EVENT_STATE] = "INSERT INTO events (file_id, at, state, detail)"
+	    " SELECT id, ?2, state, ?3 FROM files WHERE id = ?1",
+	[S_RETRYABLE] = "SELECT " FILE_COLUMNS " FROM files"
+	    " WHERE state IN ('FAILED','RETRY_PENDING') ORDER BY id",
+	[S_RETRYABLE_WATCH] = "SELECT " FILE_COLUMNS " FROM files"
+	    " WHERE state IN ('FAILED','RETRY_PENDING') AND watch = ?1"
+	    " ORDER BY id",
+	[S_INGESTED_WATCH] = "SELECT " FILE_COLUMNS " FROM files"
+	    " WHERE state IN ('MOVED','MANIFESTED') AND watch = ?1 ORDER BY id",
+	[S_INFLIGHT_WATCH] = "SELECT " FILE_COLUMNS " FROM files"
+	    " WHERE state IN ('DISCOVERED','QUEUED','PROCESSING','HASHED',"
+	    " 'MOVED','RETRY_PENDING') AND watch = ?1 ORDER BY id",
+	[S_DEST_KNOWN] = "SELECT id FROM files WHERE dest = ?1"
+	    " AND state IN ('HASHED','MOVED','MANIFESTED') LIMIT 1",
 };
+
+/* Statements a read-only handle prepares (the rest would fail). */
+static int
+stmt_is_read(int i)
+{
+	switch (i) {
+	case S_FIND_CONTENT: case S_GET: case S_UNFINISHED:
+	case S_COUNT_STATES: case S_OLDEST: case S_RETRYABLE:
+	case S_RETRYABLE_WATCH: case S_INGESTED_WATCH: case S_INFLIGHT_WATCH:
+	case S_DEST_KNOWN:
+		return 1;
+	default:
+		return 0;
+	}
+}
 
 struct db {
 	sqlite3		*h;
@@ -296,8 +354,7 @@ db_open(const char *path, int readonly, char **err)
 			goto fail;
 	}
 	for (i = 0; i < S_END; i++) {
-		if (readonly && i != S_FIND_CONTENT && i != S_GET &&
-		    i != S_UNFINISHED)
+		if (readonly && !stmt_is_read(i))
 			continue;
 		if (sqlite3_prepare_v3(db->h, stmt_sql[i], -1,
 		    SQLITE_PREPARE_PERSISTENT, &db->stmt[i], NULL) != SQLITE_OK) {
@@ -775,15 +832,15 @@ db_file_get(struct db *db, int64_t id, struct file_rec *r)
 	return ret;
 }
 
-int
-db_foreach_unfinished(struct db *db, const char *watch,
+static int
+db_foreach_stmt(struct db *db, sqlite3_stmt *st, const char *watch,
     int (*fn)(struct file_rec *, void *), void *arg)
 {
-	sqlite3_stmt *st = db->stmt[S_UNFINISHED];
 	struct file_rec r;
 	int rc, ret = 0;
 
-	sqlite3_bind_text(st, 1, watch, -1, SQLITE_TRANSIENT);
+	if (watch != NULL)
+		sqlite3_bind_text(st, 1, watch, -1, SQLITE_TRANSIENT);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		db_row_read(st, &r);
 		ret = fn(&r, arg);
@@ -799,4 +856,135 @@ db_foreach_unfinished(struct db *db, const char *watch,
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
 	return ret;
+}
+
+int
+db_foreach_unfinished(struct db *db, const char *watch,
+    int (*fn)(struct file_rec *, void *), void *arg)
+{
+	return db_foreach_stmt(db, db->stmt[S_UNFINISHED], watch, fn, arg);
+}
+
+int
+db_foreach(struct db *db, enum db_rows which, const char *watch,
+    int (*fn)(struct file_rec *, void *), void *arg)
+{
+	int i;
+
+	switch (which) {
+	case ROWS_RETRYABLE:
+		i = watch != NULL ? S_RETRYABLE_WATCH : S_RETRYABLE;
+		break;
+	case ROWS_INGESTED:
+		i = S_INGESTED_WATCH;
+		break;
+	case ROWS_INFLIGHT:
+		i = S_INFLIGHT_WATCH;
+		break;
+	default:
+		return -1;
+	}
+	if (i != S_RETRYABLE && watch == NULL)
+		return -1;
+	return db_foreach_stmt(db, db->stmt[i], watch, fn, arg);
+}
+
+int
+db_count_states(struct db *db, int64_t counts[ST_END])
+{
+	sqlite3_stmt *st = db->stmt[S_COUNT_STATES];
+	int rc, state;
+
+	memset(counts, 0, sizeof(int64_t) * ST_END);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		state = state_parse((const char *)sqlite3_column_text(st, 0));
+		if (state >= 0)
+			counts[state] = sqlite3_column_int64(st, 1);
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int
+db_oldest_unfinished(struct db *db, int64_t *id, char **discovered_at,
+    char **path)
+{
+	sqlite3_stmt *st = db->stmt[S_OLDEST];
+	int rc;
+
+	*id = 0;
+	*discovered_at = *path = NULL;
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		*id = sqlite3_column_int64(st, 0);
+		*discovered_at = xstrdup((const char *)sqlite3_column_text(st,
+		    1));
+		*path = xstrdup((const char *)sqlite3_column_text(st, 2));
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+int
+db_audit(struct db *db, unsigned uid, int pid, const char *command,
+    const char *args, const char *result)
+{
+	sqlite3_stmt *st = db->stmt[S_AUDIT];
+	char now[32];
+
+	if (db_writable(db) == -1)
+		return -1;
+	db_now(now);
+	sqlite3_bind_text(st, 1, now, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 2, uid);
+	sqlite3_bind_int64(st, 3, pid);
+	sqlite3_bind_text(st, 4, command, -1, SQLITE_TRANSIENT);
+	bind_text(st, 5, args);
+	bind_text(st, 6, result);
+	return db_step_done(db, st);
+}
+
+static int
+db_file_requeue_stmts(struct db *db, int64_t id, const char *detail)
+{
+	sqlite3_stmt *st = db->stmt[S_REQUEUE];
+	char now[32];
+
+	db_now(now);
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_text(st, 2, now, -1, SQLITE_TRANSIENT);
+	if (db_step_done(db, st) == -1)
+		return -1;
+	if (sqlite3_changes(db->h) != 1)
+		return 1;
+	st = db->stmt[S_EVENT_STATE];
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_text(st, 2, now, -1, SQLITE_TRANSIENT);
+	bind_text(st, 3, detail);
+	return db_step_done(db, st);
+}
+
+int
+db_file_requeue(struct db *db, int64_t id, const char *detail)
+{
+	int rc;
+
+	if (db_sp_begin(db) == -1)
+		return -1;
+	rc = db_file_requeue_stmts(db, id, detail);
+	if (db_sp_end(db, rc == -1 ? -1 : 0) == -1)
+		return -1;
+	return rc;
+}
+
+int
+db_dest_known(struct db *db, const char *dest)
+{
+	sqlite3_stmt *st = db->stmt[S_DEST_KNOWN];
+	int rc;
+
+	sqlite3_bind_text(st, 1, dest, -1, SQLITE_TRANSIENT);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
 }

@@ -23,7 +23,7 @@ const char	*state_name(int state);
 int		 state_parse(const char *name);	/* -1 if unknown */
 int		 state_is_terminal(int state);
 
-#define DB_SCHEMA_VERSION	1
+#define DB_SCHEMA_VERSION	2
 
 /* One row of the files table. Strings are owned by the record. */
 struct file_rec {
@@ -109,5 +109,31 @@ int	db_file_get(struct db *, int64_t id, struct file_rec *);
  */
 int	db_foreach_unfinished(struct db *, const char *watch,
 	    int (*fn)(struct file_rec *, void *), void *arg);
+
+/* Row sets for the control commands. */
+enum db_rows {
+	ROWS_RETRYABLE,		/* FAILED, RETRY_PENDING (watch may be NULL) */
+	ROWS_INGESTED,		/* MOVED, MANIFESTED of a watch */
+	ROWS_INFLIGHT,		/* non-terminal rows of a watch */
+};
+int	db_foreach(struct db *, enum db_rows, const char *watch,
+	    int (*fn)(struct file_rec *, void *), void *arg);
+
+/* Files per state, all watches. */
+int	db_count_states(struct db *, int64_t counts[ST_END]);
+/* The oldest non-terminal file: 1 and its fields (free them), 0 if none. */
+int	db_oldest_unfinished(struct db *, int64_t *id, char **discovered_at,
+	    char **path);
+/* Record a mutating control command and its outcome. */
+int	db_audit(struct db *, unsigned uid, int pid, const char *command,
+	    const char *args, const char *result);
+/*
+ * A FAILED or RETRY_PENDING row gets a fresh set of attempts and an event
+ * saying who asked (the scheduler then queues it).  Returns 0, 1 if the
+ * row was in another state, -1 on error.
+ */
+int	db_file_requeue(struct db *, int64_t id, const char *detail);
+/* Some row holding content owns this archive path: 1, 0, -1 on error. */
+int	db_dest_known(struct db *, const char *dest);
 
 #endif

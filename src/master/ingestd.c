@@ -19,6 +19,7 @@
 #include "buf.h"
 #include "conf.h"
 #include "config.h"
+#include "control.h"
 #include "db.h"
 #include "ingestd.h"
 #include "log.h"
@@ -49,9 +50,6 @@ static struct {
 	int		 daemonize;	/* --daemon */
 	const char	*pidfile;	/* -p */
 	int		 log_level;	/* --log-level / -v, -1: config's */
-	int		 reloads;
-	int		 reload_failures;
-	int		 generation;
 } cli = { .log_level = -1 };
 
 enum {
@@ -337,6 +335,19 @@ state_resolve(const char *path)
 	return buf_release(&b);
 }
 
+/* Quick mode: the control socket sits next to the state DB. */
+static char *
+control_default(const char *state_path)
+{
+	const char *slash = strrchr(state_path, '/');
+	struct buf b;
+
+	buf_init(&b);
+	buf_add(&b, state_path, slash ? (size_t)(slash - state_path) : 0);
+	buf_adds(&b, "/ingestd.sock");
+	return buf_release(&b);
+}
+
 /* Quick mode: the flags are one watch with the original brief's layout. */
 static void
 quick_config(struct config *c)
@@ -382,9 +393,8 @@ quick_config(struct config *c)
 	if (access(c->worker_path, X_OK) == -1)
 		startup_error(EX_UNAVAILABLE, "worker", c->worker_path,
 		    strerror(errno));
-	if (c->control_path != NULL && strlen(c->control_path) >= 108)
-		usage_error("--control: socket path too long: %s",
-		    c->control_path);
+	if (c->control_path == NULL)
+		c->control_path = control_default(c->state_path);
 }
 
 /* Command-line and built-in run-time settings onto a loaded config. */
@@ -480,6 +490,23 @@ chroot_dir_prepare(const char *dir)
 	if (mkdir(dir, 0755) == -1 && errno != EEXIST)
 		log_ev(LOG_WARN, "chroot_dir_failed", "path=%s errno=%d", dir,
 		    errno);
+}
+
+static void
+control_start(struct config *c)
+{
+	char *err;
+	int code;
+
+	env->started_ns = now_realtime_ns();
+	env->last_reload_ok = -1;
+	if (control_listen(c->control_path, &err, &code) == -1) {
+		fprintf(stderr, "ingestd: %s\n", err ? err : "control socket");
+		log_ev(LOG_ERR, "control_failed", "error=%s", err ? err : "");
+		free(err);
+		exit(code);
+	}
+	control_set_groups(c->control_read_group, c->control_admin_group);
 }
 
 static int
@@ -594,8 +621,8 @@ struct reload_plan {
  * configuration keeps running.  In-flight files keep the rules they started
  * with (their reference keeps them alive).
  */
-static void
-reload(void)
+int
+ingestd_reload(char **errors)
 {
 	struct config *nc, *oc = env->conf;
 	struct reload_plan *plan = NULL;
@@ -607,10 +634,12 @@ reload(void)
 	FILE *errs;
 	int added = 0, removed = 0, changed = 0;
 
+	*errors = NULL;
 	if (oc->file == NULL) {
 		log_ev(LOG_WARN, "reload_ignored", "reason=%s",
 		    "quick mode has no configuration file");
-		return;
+		*errors = xstrdup("quick mode has no configuration file");
+		return 1;
 	}
 	notify_reloading();
 	log_ev(LOG_INFO, "reloading", "file=%s", oc->file);
@@ -619,6 +648,7 @@ reload(void)
 	nc = config_load(oc->file, cli.defines, cli.ndefines, errs);
 	fclose(errs);
 	if (nc == NULL) {
+		*errors = xstrdup(errtext ? errtext : "");
 		reload_log_errors(errtext);
 		goto fail;
 	}
@@ -634,6 +664,10 @@ reload(void)
 		if ((plan[n].rules = wrules_open(wc, &err)) == NULL) {
 			log_ev(LOG_ERR, "reload_rejected", "watch=%s error=%s",
 			    wc->name, err ? err : "cannot be opened");
+			if (asprintf(errors, "%s:%d: watch \"%s\": %s\n",
+			    wc->file ? wc->file : oc->file, wc->line, wc->name,
+			    err ? err : "cannot be opened") == -1)
+				*errors = NULL;
 			free(err);
 			goto fail_plan;
 		}
@@ -677,14 +711,19 @@ reload(void)
 	free(plan);
 	free(errtext);
 	env->conf = nc;
+	control_set_groups(nc->control_read_group, nc->control_admin_group);
 	if (oc != &conf)
 		config_free(oc);
-	cli.reloads++;
-	cli.generation++;
+	env->reloads++;
+	env->generation++;
+	env->last_reload_ok = 1;
+	env->last_reload_ns = now_realtime_ns();
+	free(env->last_reload_error);
+	env->last_reload_error = NULL;
 	log_ev(LOG_INFO, "reload_ok", "generation=%d added=%d removed=%d"
-	    " changed=%d", cli.generation, added, removed, changed);
+	    " changed=%d", env->generation, added, removed, changed);
 	notify_ready();
-	return;
+	return 0;
 fail_plan:
 	for (i = 0; i < n; i++)
 		wrules_unref(plan[i].rules);
@@ -692,17 +731,26 @@ fail_plan:
 	config_free(nc);
 fail:
 	free(errtext);
-	cli.reload_failures++;
+	env->reload_failures++;
+	env->last_reload_ok = 0;
+	env->last_reload_ns = now_realtime_ns();
+	free(env->last_reload_error);
+	env->last_reload_error = xstrdup(*errors ? *errors : "");
 	log_ev(LOG_ERR, "reload_failed", "failures=%d running_generation=%d",
-	    cli.reload_failures, cli.generation);
+	    env->reload_failures, env->generation);
 	notify_ready();
+	return -1;
 }
 
 static void
 sighup_cb(evutil_socket_t sig, short what, void *arg)
 {
-	if (!env->draining)
-		reload();
+	char *errors;
+
+	if (!env->draining) {
+		ingestd_reload(&errors);
+		free(errors);
+	}
 }
 
 static void
@@ -842,6 +890,7 @@ main(int argc, char **argv)
 		fatal("event_base_new", NULL);
 	watches_open(env->conf);
 	db_start(env);
+	control_start(env->conf);
 	chroot_dir_prepare(env->conf->chroot_dir);
 
 	sigterm = evsignal_new(env->base, SIGTERM, signal_cb, NULL);
@@ -881,6 +930,7 @@ main(int argc, char **argv)
 	log_ev(LOG_INFO, "stopped", "ingested=%d failed=%d exit=%d",
 	    env->ingested, env->failed, rc);
 	watch_stop();
+	control_close();
 	sched_shutdown();
 	event_free(sigterm);
 	event_free(sigint);
@@ -897,5 +947,6 @@ main(int argc, char **argv)
 	if (env->conf != &conf)
 		config_free(env->conf);
 	free(cli.defines);
+	free(env->last_reload_error);
 	return rc;
 }

@@ -3,6 +3,7 @@
 #define INGESTD_INGESTD_H
 
 #include <sys/types.h>
+#include <stdint.h>
 
 #include "conf.h"
 
@@ -16,9 +17,23 @@ struct ingestd {
 	int			 draining;	/* SIGTERM seen: finish in-flight work */
 	int			 failed;	/* files that ended FAILED this run */
 	int			 ingested;
+	int64_t			 started_ns;	/* wall clock */
+	int			 generation;	/* successful reloads so far */
+	int			 reloads;
+	int			 reload_failures;
+	int			 last_reload_ok;	/* -1 never, 0 rejected, 1 ok */
+	int64_t			 last_reload_ns;
+	char			*last_reload_error;	/* FILE:LINE: lines */
 };
 
 extern struct ingestd *env;
+
+/*
+ * Validate and apply the configuration file (SIGHUP, ingestctl reload).
+ * Returns 0 applied, -1 rejected, 1 nothing to reload (quick mode); on
+ * -1 and 1 *errors says why (free it).
+ */
+int	ingestd_reload(char **errors);
 
 /* Called when nothing is in flight any more (--once, drain). */
 void	ingestd_idle(void);

@@ -55,6 +55,7 @@ struct strlist {
 #include <errno.h>
 #include <fcntl.h>
 #include <glob.h>
+#include <grp.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -93,6 +94,7 @@ static void	include_push(struct parse *, const struct cfloc *, char *);
 static void	macro_set(struct parse *, char *, char *, int);
 static void	global_statedir(struct parse *, const struct cfloc *, char *);
 static void	global_control(struct parse *, const struct cfloc *, char *);
+static void	global_group(struct parse *, const struct cfloc *, char *, int);
 static void	global_user(struct parse *, const struct cfloc *, char *);
 static void	global_workers(struct parse *, const struct cfloc *, char *);
 static void	global_hash(struct parse *, const struct cfloc *, int);
@@ -134,6 +136,7 @@ static void	watch_retry(struct parse *, const struct cfloc *, char *,
 %token INCLUDE "include" STATEDIR "state-dir" CONTROL "control" USER "user"
 %token WORKERS "workers" HASH "hash" LOG "log" RESCAN "rescan"
 %token SANDBOX "sandbox" WATCH "watch"
+%token READGROUP "read-group" ADMINGROUP "admin-group"
 %token PATH "path" RECURSIVE "recursive" MATCH "match" IGNORE "ignore"
 %token COMPLETE "complete" STABILITY "stability" SIDECAR "sidecar"
 %token CLOSEWRITE "close-write" MINSIZE "min-size" MAXSIZE "max-size"
@@ -190,6 +193,8 @@ main	: STATEDIR string		{ global_statedir(ps, &@1, $2); }
 	| SANDBOX REQUIRED		{ global_sandbox(ps, &@1, "required"); }
 	| SANDBOX AUTO			{ global_sandbox(ps, &@1, "auto"); }
 	| SANDBOX OFF			{ global_sandbox(ps, &@1, "off"); }
+	| READGROUP string		{ global_group(ps, &@1, $2, 0); }
+	| ADMINGROUP string		{ global_group(ps, &@1, $2, 1); }
 	;
 
 hashkind : SHA256			{ $$ = HASH_SHA256; }
@@ -286,6 +291,8 @@ static const struct keyword keywords[] = {
 	{ "rescan",	TOK_RESCAN,	YYSYMBOL_RESCAN,	KW_TOP },
 	{ "sandbox",	TOK_SANDBOX,	YYSYMBOL_SANDBOX,	KW_TOP },
 	{ "watch",	TOK_WATCH,	YYSYMBOL_WATCH,		KW_TOP },
+	{ "read-group",	TOK_READGROUP,	YYSYMBOL_READGROUP,	KW_TOP },
+	{ "admin-group", TOK_ADMINGROUP, YYSYMBOL_ADMINGROUP,	KW_TOP },
 	{ "path",	TOK_PATH,	YYSYMBOL_PATH,		KW_WATCH },
 	{ "recursive",	TOK_RECURSIVE,	YYSYMBOL_RECURSIVE,	KW_WATCH },
 	{ "match",	TOK_MATCH,	YYSYMBOL_MATCH,		KW_WATCH },
@@ -352,7 +359,8 @@ TAILQ_HEAD(macroq, macro);
 enum {
 	G_STATEDIR = 1 << 0, G_CONTROL = 1 << 1, G_USER = 1 << 2,
 	G_WORKERS = 1 << 3, G_HASH = 1 << 4, G_LOG = 1 << 5,
-	G_RESCAN = 1 << 6, G_SANDBOX = 1 << 7,
+	G_RESCAN = 1 << 6, G_SANDBOX = 1 << 7, G_READGROUP = 1 << 8,
+	G_ADMINGROUP = 1 << 9,
 };
 enum {
 	W_PATH = 1 << 0, W_RECURSIVE = 1 << 1, W_COMPLETE = 1 << 2,
@@ -1632,6 +1640,27 @@ global_control(struct parse *ps, const struct cfloc *loc, char *s)
 	}
 	free(ps->conf->control_path);
 	ps->conf->control_path = p;
+}
+
+/* read-group / admin-group: who may use the control socket (checked here). */
+static void
+global_group(struct parse *ps, const struct cfloc *loc, char *s, int admin)
+{
+	const char *kw = admin ? "admin-group" : "read-group";
+	char **slot = admin ? &ps->conf->control_admin_group :
+	    &ps->conf->control_read_group;
+
+	if (!global_once(ps, loc, admin ? G_ADMINGROUP : G_READGROUP, kw)) {
+		free(s);
+		return;
+	}
+	if (*s == '\0' || getgrnam(s) == NULL) {
+		parse_error(ps, loc, "%s '%s': no such group", kw, s);
+		free(s);
+		return;
+	}
+	free(*slot);
+	*slot = s;
 }
 
 static void

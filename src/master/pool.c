@@ -78,6 +78,29 @@ pool_busy(void)
 	return n;
 }
 
+void
+pool_stats(struct pool_stats *st)
+{
+	struct worker *w;
+
+	memset(st, 0, sizeof(*st));
+	st->restarts = p.restarts;
+	str_copy(st->sandbox, "none", sizeof(st->sandbox));
+	TAILQ_FOREACH(w, &p.workers, entry) {
+		st->workers++;
+		if (!w->ready)
+			continue;
+		st->ready++;
+		if (w->job != NULL)
+			st->busy++;
+		/* the weakest sandbox any ready worker reports */
+		if (st->ready == 1 || strcmp(w->level, "full") != 0)
+			str_copy(st->sandbox, w->level, sizeof(st->sandbox));
+	}
+	if (st->ready == 0)
+		str_copy(st->sandbox, "unknown", sizeof(st->sandbox));
+}
+
 struct worker *
 pool_idle(void)
 {

@@ -22,4 +22,13 @@ int		 pool_nworkers(void);
 /* Workers holding a job. */
 int		 pool_busy(void);
 
+struct pool_stats {
+	int	workers;	/* processes */
+	int	ready;		/* said HELLO */
+	int	busy;		/* holding a job */
+	int	restarts;
+	char	sandbox[16];	/* the weakest level reported */
+};
+void		 pool_stats(struct pool_stats *);
+
 #endif

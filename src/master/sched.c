@@ -839,6 +839,29 @@ job_start(struct job *j, struct worker *w)
 		sched_job_lost(j, "cannot send job to worker");
 }
 
+/* The first queued job whose watch is not paused. */
+static struct job *
+runq_first_runnable(void)
+{
+	struct job *j;
+
+	TAILQ_FOREACH(j, &s.runq, entry)
+		if (!j->w->paused)
+			return j;
+	return NULL;
+}
+
+int
+sched_queue_depth(void)
+{
+	struct job *j;
+	int n = 0;
+
+	TAILQ_FOREACH(j, &s.runq, entry)
+		n++;
+	return n;
+}
+
 void
 sched_dispatch(void)
 {
@@ -851,7 +874,7 @@ sched_dispatch(void)
 			ingestd_idle();
 		return;
 	}
-	while ((j = TAILQ_FIRST(&s.runq)) != NULL &&
+	while ((j = runq_first_runnable()) != NULL &&
 	    (w = pool_idle()) != NULL) {
 		TAILQ_REMOVE(&s.runq, j, entry);
 		j->queued = 0;
@@ -1478,6 +1501,58 @@ sched_recover(struct watch *w)
 	}
 	free(l.recs);
 	return rc;
+}
+
+const char *
+sched_retry(struct file_rec *r, const char *detail, int dry_run)
+{
+	struct watch *w = watch_find(r->watch);
+	struct job *j;
+	struct stat st;
+
+	if (r->state != ST_FAILED && r->state != ST_RETRY_PENDING)
+		return "not FAILED or RETRY_PENDING";
+	if (w == NULL || w->retired)
+		return "its watch is no longer configured";
+	if ((j = htab_get(&w->jobs, r->relpath)) != NULL && j->id != r->id)
+		return "a newer file with this name is being ingested";
+	if (j != NULL && !j->parked && j->state != ST_RETRY_PENDING)
+		return "already in flight";
+	if (privop_lstat(w->fd, r->relpath, &st) == -1)
+		return "source no longer in staging";
+	if (!stat_is(&st, r))
+		return "source changed: it is a new arrival";
+	if (dry_run)
+		return NULL;
+	if (db_file_requeue(env->db, r->id, detail) != 0)
+		return "database error";
+	log_ev(LOG_INFO, "file_retry_requested", "path=%s id=%lld by=%s",
+	    r->relpath, (long long)r->id, detail);
+	if (j != NULL && !j->parked) {
+		j->attempts = 0;
+		job_enqueue(j, 0);
+		return NULL;
+	}
+	if (j != NULL)
+		job_free(j);
+	r->state = ST_RETRY_PENDING;	/* recover_one resumes it like a retry */
+	r->attempts = 0;
+	recover_one(w, r);
+	return NULL;
+}
+
+int
+sched_has_job(struct watch *w, const char *rel, int64_t id)
+{
+	struct job *j = htab_get(&w->jobs, rel);
+
+	return j != NULL && j->id == id;
+}
+
+void
+sched_recover_row(struct watch *w, struct file_rec *r)
+{
+	recover_one(w, r);
 }
 
 void

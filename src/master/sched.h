@@ -71,5 +71,16 @@ int	sched_idle(void);
 /* --once: the initial scan is done; stop waiting for incomplete files. */
 void	sched_scan_done(void);
 void	sched_shutdown(void);
+/* Jobs waiting for a worker. */
+int	sched_queue_depth(void);
+/*
+ * ingestctl retry: put a FAILED or RETRY_PENDING row back in the queue
+ * (detail says who asked).  Returns NULL when it was (or, dry_run, would
+ * be) queued, else why not.
+ */
+const char *sched_retry(struct file_rec *, const char *detail, int dry_run);
+/* reconcile: is this row being worked on; resume a row nobody works on. */
+int	sched_has_job(struct watch *, const char *rel, int64_t id);
+void	sched_recover_row(struct watch *, struct file_rec *);
 
 #endif

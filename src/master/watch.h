@@ -40,6 +40,7 @@ struct watch {
 	struct wrules		*rules;		/* current rules */
 	struct htab		 jobs;		/* rel -> struct job */
 	int			 retired;	/* removed by a reload */
+	int			 paused;	/* ingestctl pause: start nothing */
 };
 TAILQ_HEAD(watchlist, watch);
 

@@ -20,10 +20,11 @@ teardown() {
 	teardown_tree
 }
 
-# The common head of every test configuration (9 lines).
+# The common head of every test configuration (10 lines).
 conf_head() {
 	cat <<EOF
 state-dir "$T/state"
+control "$T/ctl.sock"
 workers 2
 log json
 watch "main" {
@@ -66,7 +67,7 @@ start_conf() {
 	printf 'watch "x" {\n\tpath "%s"\n\trecursiv yes\n}\n' "$T/in2" >>"$CONF"
 	run "$INGESTD" -n -f "$CONF"
 	assert_equal "$status" 78
-	assert_output --partial "$CONF:12:"
+	assert_output --partial "$CONF:13:"
 	assert_output --partial "recursive"
 }
 
@@ -179,7 +180,7 @@ start_conf() {
 	kill -HUP "$DAEMON_PID"
 	wait_for_log '"event":"reload_failed"'
 	run grep '"event":"reload_rejected"' "$LOG"
-	assert_output --partial "$CONF:10:"
+	assert_output --partial "$CONF:11:"
 	drop_file still.csv "still ingesting"
 	wait_state MANIFESTED 1
 	kill -0 "$DAEMON_PID"

@@ -74,8 +74,8 @@ got() { grep -q -- "$1" "$T/datagrams" 2>/dev/null; }
 @test "a reload sends RELOADING=1 with MONOTONIC_USEC, then READY=1" {
 	local conf=$T/ingestd.conf
 	mkdir -p "$T/state"
-	printf 'state-dir "%s"\nwatch "main" {\n\tpath "%s"\n\tto "%s/{name}"\n\tmanifest "%s/m.jsonl"\n}\n' \
-	    "$T/state" "$IN" "$WH" "$MAN" >"$conf"
+	printf 'state-dir "%s"\ncontrol "%s"\nwatch "main" {\n\tpath "%s"\n\tto "%s/{name}"\n\tmanifest "%s/m.jsonl"\n}\n' \
+	    "$T/state" "$T/ctl.sock" "$IN" "$WH" "$MAN" >"$conf"
 	NOTIFY_SOCKET=$SOCK "$INGESTD" -f "$conf" 2>>"$LOG" &
 	DAEMON_PID=$!
 	wait_until 10 got '^READY=1$'

@@ -415,6 +415,7 @@ fake_log_has() { grep -q -- "$1" "$T/fake.log" 2>/dev/null; }
 	mkdir -p "$T/etc" "$T/state"
 	cat >"$T/etc/ingestd.conf" <<-EOF
 	state-dir "$T/state"
+	control "$T/run/ingestd.sock"
 	workers 1
 	watch "main" {
 		path "$IN"
@@ -447,7 +448,7 @@ fake_log_has() { grep -q -- "$1" "$T/fake.log" 2>/dev/null; }
 	echo 'bogus 1' >>"$T/etc/ingestd.conf"
 	init reload
 	assert_equal "$status" 6
-	[[ $stderr == *"ingestd.conf:9: unknown keyword 'bogus'"* ]] || fail "stderr: $stderr"
+	[[ $stderr == *"ingestd.conf:10: unknown keyword 'bogus'"* ]] || fail "stderr: $stderr"
 	kill -0 "$pid"
 	sed -i '/bogus/d' "$T/etc/ingestd.conf"
 	init reload
