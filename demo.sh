@@ -64,6 +64,10 @@ done_count() {
 	    ('MANIFESTED','SKIPPED_DUPLICATE')")" -ge 5 ]
 }
 wait_for 30 done_count
+
+echo
+echo "== ingestctl -s $D/ingestd.sock status   (live, from the running daemon)"
+"$bin/ingestctl" -s "$D/ingestd.sock" status
 kill -TERM "$pid"
 wait "$pid" || true
 trap - EXIT
@@ -82,7 +86,7 @@ dup=$(sqlite3 "$D/audit.db" "SELECT id FROM files WHERE state = 'SKIPPED_DUPLICA
 echo "== ingestctl --db $D/audit.db show $dup   (the resend, pointing at its original)"
 "$bin/ingestctl" --db "$D/audit.db" show "$dup"
 echo
-echo "== ingestctl --db $D/audit.db status"
+echo "== ingestctl --db $D/audit.db status   (the daemon has stopped)"
 "$bin/ingestctl" --db "$D/audit.db" status
 echo
 echo "== staging is empty: $(find "$D/staging" -type f | wc -l) files left"

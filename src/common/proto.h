@@ -22,6 +22,9 @@ enum msg_type {
 	MSG_CTL_TYPE_END
 };
 
+/* Where the control socket is unless configured otherwise. */
+#define CTL_SOCKET_DEFAULT	"/run/ingestd/ingestd.sock"
+
 /* Number of fds a frame of this type must carry; -1 for an unknown type. */
 int		 proto_fds_expected(uint16_t type);
 const char	*proto_type_name(uint16_t type);

@@ -11,6 +11,7 @@
 
 #include "ingestctl.h"
 #include "log.h"
+#include "proto.h"
 #include "util.h"
 
 struct command {
@@ -22,17 +23,25 @@ struct command {
 
 static const struct command commands[] = {
 	{ "status", cmd_status,
-"usage: ingestctl [--db FILE] status [--json]\n"
+"usage: ingestctl [-s SOCKET | --db FILE] status [--json]\n"
 "\n"
-"From the audit database: files per state and per watch, bytes ingested,\n"
-"the oldest unfinished file and its age, the last file ingested and the\n"
-"schema version.  --json prints one object.\n" },
+"From the running daemon: pid, version, uptime, configuration generation\n"
+"and the last reload's result, sandbox level, workers (busy, idle,\n"
+"restarts), queue depth, files/s and bytes/s over 1m/5m/1h, the oldest\n"
+"unfinished file; each watch's health (watching, polling or paused, last\n"
+"event, last rescan, overflows); files per state.\n"
+"\n"
+"With --db FILE, from the audit database alone (the daemon may be down):\n"
+"files per state and per watch, bytes ingested, the oldest unfinished\n"
+"file, the last file ingested and the schema version.\n" },
 	{ "query", cmd_query,
-"usage: ingestctl [--db FILE] query [--state S[,S...]] [--watch W] [--name GLOB]\n"
-"                 [--hash PREFIX] [--since DUR|TIME] [--until DUR|TIME]\n"
-"                 [--limit N] [--format table|tsv|json|csv] [--count]\n"
+"usage: ingestctl [-s SOCKET | --db FILE] query [--state S[,S...]] [--watch W]\n"
+"                 [--name GLOB] [--hash PREFIX] [--since DUR|TIME]\n"
+"                 [--until DUR|TIME] [--limit N]\n"
+"                 [--format table|tsv|json|csv] [--count]\n"
 "\n"
-"List files, newest first.  Filters combine with AND.\n"
+"List files, newest first.  Filters combine with AND.  Without --db the\n"
+"daemon names its audit database, which is then read directly.\n"
 "  --state S      DISCOVERED QUEUED PROCESSING HASHED MOVED MANIFESTED\n"
 "                 SKIPPED_DUPLICATE REJECTED RETRY_PENDING FAILED; repeat it or\n"
 "                 separate states with commas to match any of them\n"
@@ -50,7 +59,7 @@ static const struct command commands[] = {
 "\n"
 "Exits 1 when nothing matches.\n" },
 	{ "show", cmd_show,
-"usage: ingestctl [--db FILE] show [--json] ID | HASH-PREFIX | PATH\n"
+"usage: ingestctl [-s SOCKET | --db FILE] show [--json] ID | HASH-PREFIX | PATH\n"
 "\n"
 "One file with every field and its full event trail, in order.  A number is\n"
 "an id; an argument with a '/' is a source or archive path; 4 to 64 hex\n"
@@ -58,27 +67,49 @@ static const struct command commands[] = {
 "with the candidates); anything else is a path below its watch.  A\n"
 "SKIPPED_DUPLICATE shows the original it points at.  Exits 1 if no file\n"
 "matches.\n" },
-	{ "retry", NULL,
-"usage: ingestctl [-s SOCKET] retry [--watch W] [--dry-run] --all | ID...\n"
+	{ "retry", cmd_retry,
+"usage: ingestctl [-s SOCKET] retry [--dry-run] --all | --watch W | ID...\n"
 "\n"
-"Put FAILED (and RETRY_PENDING) files back in the queue.\n" },
-	{ "reconcile", NULL,
+"Put FAILED and RETRY_PENDING files back in the queue with a fresh attempt\n"
+"count: every such file (--all), those of one watch (--watch W, which also\n"
+"restricts a list of ids), or the files with these ids.  One line per file:\n"
+"id, watch, path, former state, result (queued, would retry, skipped) and\n"
+"why it was skipped.  --dry-run changes nothing.  Exits 1 when no file\n"
+"was queued.  Needs the admin group.\n" },
+	{ "reconcile", cmd_reconcile,
 "usage: ingestctl [-s SOCKET] reconcile [--watch W] [--check]\n"
 "\n"
-"Compare staging, archive, manifests and database and report each drift;\n"
-"without --check, repair what is safe.\n" },
-	{ "reload", NULL,
+"Compare staging, archive, manifests and the audit database, and report\n"
+"each drift: archive_missing (an archived file is gone), archive_unknown\n"
+"(a file in the archive the database does not know), archive_unreadable,\n"
+"hash_mismatch (content or size), manifest_missing_line,\n"
+"manifest_extra_line, manifest_duplicate_line, manifest_bad_line,\n"
+"manifest_torn_line, staging_already_ingested and stuck_in_flight.  Without --check, repair what is safe and say what was\n"
+"done: re-queue a file whose archive copy is missing, move corrupt or\n"
+"unknown archive files to .ingestd-quarantine/ under the archive root,\n"
+"re-append missing manifest lines, cut a torn last line, remove staging\n"
+"copies of ingested content, re-queue stuck rows.  Progress goes to\n"
+"stderr when it is a terminal.  Exits 1 when it found drift (--check) or\n"
+"left some unrepaired.  --check needs the read group, a repair the admin\n"
+"group.\n" },
+	{ "reload", cmd_reload,
 "usage: ingestctl [-s SOCKET] reload [--wait]\n"
 "\n"
-"Validate and apply the configuration, like SIGHUP.\n" },
-	{ "pause", NULL,
+"Validate and apply the configuration, like SIGHUP.  With --wait, return\n"
+"once it is applied (exit 0) or rejected (exit 78, with the FILE:LINE\n"
+"errors); the running configuration stays as it was when it is rejected.\n"
+"Needs the admin group.\n" },
+	{ "pause", cmd_pause,
 "usage: ingestctl [-s SOCKET] pause [WATCH]\n"
 "\n"
-"Stop taking new files from one watch, or from all.\n" },
-	{ "resume", NULL,
+"Stop starting new files from one watch, or from all: files already being\n"
+"copied finish, new arrivals are still noticed and recorded, and wait in\n"
+"the queue until resume.  A pause lasts until resume or a restart.  Needs\n"
+"the admin group.\n" },
+	{ "resume", cmd_pause,
 "usage: ingestctl [-s SOCKET] resume [WATCH]\n"
 "\n"
-"Undo pause.\n" },
+"Undo pause for one watch, or for all.  Needs the admin group.\n" },
 	{ "help", NULL,
 "usage: ingestctl help [COMMAND]\n"
 "\n"
@@ -87,37 +118,37 @@ static const struct command commands[] = {
 
 #define NCOMMANDS	(sizeof(commands) / sizeof(commands[0]))
 
-static const char not_yet[] =
-"\nNot available yet: this command needs the ingestd control socket, which\n"
-"this version does not have; it exits 69.\n";
-
 static const char usage_text[] =
 "usage: ingestctl [-s SOCKET | --db FILE] [--json] [--no-color] COMMAND [ARGS]\n"
 "       ingestctl help [COMMAND] | --help | --version\n"
 "\n"
-"Read the audit database (works whether or not ingestd runs):\n"
-"  status      files per state and per watch, bytes ingested, oldest\n"
-"              unfinished file, last ingested file, schema version\n"
+"Read (the read group; --db FILE works when the daemon is down):\n"
+"  status      the daemon, its watches, workers, rates and files per state\n"
 "  query       list files by state, watch, name, hash or time\n"
 "  show        one file (ID, HASH-PREFIX or PATH) with its event trail\n"
 "\n"
-"Need the daemon's control socket, which does not exist yet (they exit 69):\n"
-"  retry, reconcile, reload, pause, resume\n"
+"Change (the admin group; need the daemon):\n"
+"  retry       put FAILED and RETRY_PENDING files back in the queue\n"
+"  reconcile   compare staging, archive, manifests and database; repair\n"
+"  reload      apply the configuration file, like SIGHUP\n"
+"  pause       stop taking new files from a watch, or from all\n"
+"  resume      undo pause\n"
 "\n"
 "Options:\n"
-"  --db FILE       read the audit database FILE directly, read-only\n"
 "  -s, --socket SOCKET\n"
-"                  the control socket (not available yet: exits 69; use --db)\n"
+"                  the daemon's control socket (default $INGESTD_SOCKET, else\n"
+"                  " CTL_SOCKET_DEFAULT ")\n"
+"  --db FILE       read the audit database FILE directly, read-only\n"
 "  --json          NDJSON output: one object per record\n"
 "  --no-color      no colour (nor with NO_COLOR set, nor when not a terminal)\n"
 "  -h, --help      this text; ingestctl help COMMAND for one command\n"
 "  -V, --version   print the version\n"
 "\n"
 "Output is an aligned table on a terminal and tab-separated without a\n"
-"header when piped.  Exit status: 0 ok, 1 nothing found, 64 usage error,\n"
-"65 bad argument value or database, 66 database missing or unreadable,\n"
-"69 daemon unreachable, 70 internal error, 75 database busy.\n"
-"See ingestctl(8).\n";
+"header when piped.  Exit status: 0 ok, 1 found a problem or nothing,\n"
+"64 usage error, 65 bad argument value or database, 66 database missing or\n"
+"unreadable, 69 daemon unreachable, 70 internal error, 75 busy,\n"
+"77 permission denied, 78 configuration rejected.  See ingestctl(8).\n";
 
 static const struct command *
 command_find(const char *name)
@@ -134,8 +165,6 @@ static void
 command_help(const struct command *cmd, FILE *fp)
 {
 	fputs(cmd->help, fp);
-	if (cmd->run == NULL && strcmp(cmd->name, "help") != 0)
-		fputs(not_yet, fp);
 }
 
 void
@@ -210,6 +239,9 @@ ctl_getopt(struct ctl *c, const char *cmd, int argc, char **argv,
 			ctl_usage_error(cmd, "unknown option '%s'",
 			    bad_option(argv, name, sizeof(name)));
 		default:
+			if (ch == -1 && c->socket != NULL && c->db_path != NULL)
+				ctl_usage_error(cmd, "-s and --db cannot be"
+				    " used together");
 			return ch;
 		}
 	}
@@ -218,13 +250,13 @@ ctl_getopt(struct ctl *c, const char *cmd, int argc, char **argv,
 int
 ctl_open(struct ctl *c, struct ctldb *db)
 {
-	if (c->socket != NULL && c->db_path != NULL)
-		ctl_usage_error(NULL, "-s and --db cannot be used together");
+	static char *daemon_db;
+	int rc;
+
 	if (c->db_path == NULL) {
-		fprintf(stderr, "ingestctl: %s%singestd control socket not"
-		    " available yet; use --db FILE\n", c->socket ? c->socket :
-		    "", c->socket ? ": " : "");
-		return EX_UNAVAILABLE;
+		if ((daemon_db = ctl_daemon_db(c, &rc)) == NULL)
+			return rc;
+		c->db_path = daemon_db;
 	}
 	return ctldb_open(db, c->db_path);
 }
@@ -281,27 +313,6 @@ cmd_help(int argc, char **argv)
 	return ctl_finish_output();
 }
 
-/*
- * The mutating commands are known but need the control socket: say so
- * (exit 69) rather than pretend.  --help still describes them.
- */
-static int
-cmd_unavailable(const struct command *cmd, int argc, char **argv)
-{
-	int i;
-
-	for (i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
-		if (strcmp(argv[i], "--help") == 0 ||
-		    strcmp(argv[i], "-h") == 0) {
-			command_help(cmd, stdout);
-			return ctl_finish_output();
-		}
-	}
-	fprintf(stderr, "ingestctl: %s: needs the ingestd control socket,"
-	    " which is not available yet (--db only reads)\n", cmd->name);
-	return EX_UNAVAILABLE;
-}
-
 int
 main(int argc, char **argv)
 {
@@ -348,6 +359,8 @@ main(int argc, char **argv)
 			    bad_option(argv, name, sizeof(name)));
 		}
 	}
+	if (c.socket != NULL && c.db_path != NULL)
+		ctl_usage_error(NULL, "-s and --db cannot be used together");
 	if (optind >= argc)
 		ctl_usage_error(NULL, "missing command");
 	if ((cmd = command_find(argv[optind])) == NULL)
@@ -356,8 +369,6 @@ main(int argc, char **argv)
 	argv += optind;
 	if (strcmp(cmd->name, "help") == 0)
 		return cmd_help(argc, argv);
-	if (cmd->run == NULL)
-		return cmd_unavailable(cmd, argc, argv);
 	c.tty = isatty(STDOUT_FILENO);
 	c.now_ns = now_realtime_ns();
 	optind = 0;	/* glibc: start over on the command's arguments */

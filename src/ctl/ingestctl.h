@@ -50,11 +50,13 @@ int	ctl_value_error(const char *fmt, ...)
 	    __attribute__((format(printf, 1, 2)));
 
 /*
- * Reach the data for a read-only command: --db opens the database
- * read-only; the control socket does not exist yet (69).  Returns 0 or an
+ * Reach the data for a read-only command: the database --db names, else
+ * the one the daemon says it keeps, opened read-only.  Returns 0 or an
  * exit status.
  */
 int	ctl_open(struct ctl *, struct ctldb *);
+/* The daemon's audit database path (free it), or NULL with *rc set. */
+char	*ctl_daemon_db(struct ctl *, int *rc);
 
 /* Table/TSV by terminal, or JSON with --json; colour only on a terminal. */
 enum out_mode	ctl_mode(const struct ctl *);
@@ -68,5 +70,11 @@ void	rec_json(struct buf *, const struct rec *);
 int	cmd_status(struct ctl *, int argc, char **argv);
 int	cmd_query(struct ctl *, int argc, char **argv);
 int	cmd_show(struct ctl *, int argc, char **argv);
+/* The daemon's own view (no --db): records rendered generically. */
+int	ctl_remote_status(struct ctl *);
+int	cmd_retry(struct ctl *, int argc, char **argv);
+int	cmd_reconcile(struct ctl *, int argc, char **argv);
+int	cmd_reload(struct ctl *, int argc, char **argv);
+int	cmd_pause(struct ctl *, int argc, char **argv);
 
 #endif

@@ -406,6 +406,8 @@ cmd_status(struct ctl *c, int argc, char **argv)
 	if (optind < argc)
 		ctl_usage_error("status", "unexpected argument '%s'",
 		    argv[optind]);
+	if (c->db_path == NULL)
+		return ctl_remote_status(c);
 	if ((rc = ctl_open(c, &db)) != 0)
 		return rc;
 	memset(&s, 0, sizeof(s));

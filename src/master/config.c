@@ -8,10 +8,10 @@
 
 #include "config.h"
 #include "log.h"
+#include "proto.h"
 #include "util.h"
 
 #define DEFAULT_STATE_DIR	"/var/lib/ingestd"
-#define DEFAULT_CONTROL		"/run/ingestd/ingestd.sock"
 #define DEFAULT_WORKERS_MAX	64
 
 struct config *
@@ -23,7 +23,7 @@ config_new(void)
 	TAILQ_INIT(&conf->watches);
 	conf->state_dir = xstrdup(DEFAULT_STATE_DIR);
 	conf->state_path = xstrdup(DEFAULT_STATE_DIR "/audit.db");
-	conf->control_path = xstrdup(DEFAULT_CONTROL);
+	conf->control_path = xstrdup(CTL_SOCKET_DEFAULT);
 	conf->user = NULL;
 	if (ncpu < 1)
 		ncpu = 1;

@@ -351,9 +351,12 @@ status_watches(struct conn *c)
 		record_init(&r);
 		record_str(&r, "kind", "watch");
 		record_str(&r, "name", w->name);
+		/* polling: some directories are seen only by rescans */
 		record_str(&r, "status", w->paused ? "paused" :
-		    env->conf->once ? "scanning" : "watching");
+		    env->conf->once ? "scanning" : w->unwatched > 0 ?
+		    "polling" : "watching");
 		record_str(&r, "path", w->path);
+		record_int(&r, "unwatched_dirs", w->unwatched);
 		record_int(&r, "files_in_progress", (int64_t)w->jobs.count);
 		control_record(c, &r);
 	}

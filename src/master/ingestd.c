@@ -499,6 +499,7 @@ control_start(struct config *c)
 	int code;
 
 	env->started_ns = now_realtime_ns();
+	env->generation = 1;	/* the configuration it started with */
 	env->last_reload_ok = -1;
 	if (control_listen(c->control_path, &err, &code) == -1) {
 		fprintf(stderr, "ingestd: %s\n", err ? err : "control socket");

@@ -18,7 +18,7 @@ struct ingestd {
 	int			 failed;	/* files that ended FAILED this run */
 	int			 ingested;
 	int64_t			 started_ns;	/* wall clock */
-	int			 generation;	/* successful reloads so far */
+	int			 generation;	/* 1 + successful reloads */
 	int			 reloads;
 	int			 reload_failures;
 	int			 last_reload_ok;	/* -1 never, 0 rejected, 1 ok */

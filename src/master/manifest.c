@@ -100,6 +100,23 @@ found:
 	return 0;
 }
 
+/*
+ * Whether the open manifest is still the file at its path: an operator
+ * who rotates or rewrites it (mv, sed -i) must get the next line in the
+ * new file, not in the one that moved away.
+ */
+static int
+manifest_still_there(int rootfd, const char *rel)
+{
+	struct stat open_st, path_st;
+
+	if (fstat(cur.fd, &open_st) == -1 ||
+	    privop_lstat(rootfd, rel, &path_st) == -1)
+		return 0;
+	return open_st.st_dev == path_st.st_dev &&
+	    open_st.st_ino == path_st.st_ino;
+}
+
 static int
 manifest_open(int rootfd, const char *rel)
 {
@@ -107,7 +124,8 @@ manifest_open(int rootfd, const char *rel)
 	char *dir;
 	int dfd, fd, saved;
 
-	if (cur.fd != -1 && cur.rootfd == rootfd && strcmp(cur.rel, rel) == 0)
+	if (cur.fd != -1 && cur.rootfd == rootfd && strcmp(cur.rel, rel) == 0 &&
+	    manifest_still_there(rootfd, rel))
 		return cur.fd;
 	manifest_close();
 	dir = privop_dirname(rel, &base);

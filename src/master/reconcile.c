@@ -137,15 +137,19 @@ done:
 	return rc;
 }
 
-/* Move an archive file into the quarantine of the root holding it. */
+/*
+ * Move an archive file into the quarantine of the root holding it, under
+ * its own relative path; a name already there gets ".N" (never replaced).
+ */
 static const char *
 quarantine(struct watch *w, const char *path)
 {
 	struct droot *d = NULL;
-	const char *rel, *base;
-	struct buf q;
+	const char *rel, *base, *qbase;
+	struct buf q, name;
+	char *qdir;
 	size_t i, n;
-	int sdir, ddir, ok = -1;
+	int sdir, ddir, ok = -1, k;
 
 	if (strncmp(path, w->rules->to.path, strlen(w->rules->to.path)) == 0)
 		d = &w->rules->to;
@@ -156,21 +160,29 @@ quarantine(struct watch *w, const char *path)
 	if (d == NULL || path[(n = strlen(d->path))] != '/')
 		return NULL;
 	rel = path + n + 1;
+	if ((sdir = privop_open_parent(d->fd, rel, &base)) == -1)
+		return NULL;
 	buf_init(&q);
 	buf_printf(&q, "%s/%s", QUARANTINE, rel);
-	if ((sdir = privop_open_parent(d->fd, rel, &base)) == -1) {
-		buf_free(&q);
-		return NULL;
-	}
-	if (privop_mkdirs(d->fd, q.data) == 0 &&
-	    (ddir = privop_open_parent(d->fd, q.data, &base)) != -1) {
-		ok = privop_rename(sdir, base, ddir, base);
+	qdir = privop_dirname(q.data, &qbase);
+	if ((ddir = privop_mkdirs(d->fd, qdir)) != -1) {
+		buf_init(&name);
+		buf_adds(&name, qbase);
+		for (k = 1; k < 1000; k++) {
+			if ((ok = privop_rename(sdir, base, ddir,
+			    name.data)) == 0 || errno != EEXIST)
+				break;
+			buf_reset(&name);
+			buf_printf(&name, "%s.%d", qbase, k);
+		}
+		buf_free(&name);
 		if (ok == 0) {
 			privop_fsync_dir(ddir);
 			privop_fsync_dir(sdir);
 		}
 		close(ddir);
 	}
+	free(qdir);
 	close(sdir);
 	buf_free(&q);
 	return ok == 0 ? "moved to " QUARANTINE " in its archive root" : NULL;
@@ -235,7 +247,7 @@ static void
 check_row(struct reconcile *rc, struct watch *w, struct file_rec *r)
 {
 	struct stat st;
-	char sha[65], detail[200];
+	char sha[65], detail[200], action[160];
 	const char *done = NULL;
 	int fd;
 
@@ -275,8 +287,13 @@ check_row(struct reconcile *rc, struct watch *w, struct file_rec *r)
 	close(fd);
 	if (detail[0] == '\0')
 		return;
-	if (rc->repair && quarantine(w, r->dest) != NULL)
-		done = forget_copy(rc, r, "archive copy corrupt (quarantined)");
+	if (rc->repair && quarantine(w, r->dest) != NULL &&
+	    (done = forget_copy(rc, r, "archive copy corrupt (quarantined)")) !=
+	    NULL) {
+		snprintf(action, sizeof(action), "copy moved to " QUARANTINE
+		    "; %s", done);
+		done = action;
+	}
 	drift(rc, "hash_mismatch", r->id, r->dest, detail, done);
 }
 

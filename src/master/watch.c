@@ -269,6 +269,7 @@ watch_inotify_add(struct watch *w, const char *rel)
 	if (wd == -1) {
 		log_ev(LOG_ERR, "watch_failed", "watch=%s dir=%s errno=%d",
 		    w->name, rel, errno);
+		w->unwatched++;
 		return -1;
 	}
 	wd_key(wd, key);
@@ -338,9 +339,12 @@ watch_rescan(const char *why)
 	struct watch *w;
 
 	log_ev(LOG_DEBUG, "rescan", "reason=%s", why);
-	TAILQ_FOREACH(w, &watches, entry)
-		if (!w->retired)
-			watch_dir(w, "", 1);
+	TAILQ_FOREACH(w, &watches, entry) {
+		if (w->retired)
+			continue;
+		w->unwatched = 0;
+		watch_dir(w, "", 1);
+	}
 }
 
 static void

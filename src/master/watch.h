@@ -41,6 +41,8 @@ struct watch {
 	struct htab		 jobs;		/* rel -> struct job */
 	int			 retired;	/* removed by a reload */
 	int			 paused;	/* ingestctl pause: start nothing */
+	/* directories inotify refused in the last walk: rescans only */
+	int			 unwatched;
 };
 TAILQ_HEAD(watchlist, watch);
 

@@ -1,4 +1,4 @@
-/* fuzz: libFuzzer target for the frame header check and every protocol body decoder. */
+/* fuzz: libFuzzer target for the frame header check and every protocol body decoder (workers and control socket). */
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -22,6 +22,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct msg_job job;
 	struct msg_progress progress;
 	struct msg_result result;
+	struct msg_ctl_request req;
+	static struct msg_ctl_end end;
+	struct ctl_record rec;
 	const char *why;
 	int i;
 
@@ -41,5 +44,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	(void)proto_decode_progress(&m, &progress, &why);
 	(void)proto_decode_result(&m, &result, &why);
 	(void)proto_decode_shutdown(&m, &why);
+	/* what ingestctl sends the master, and what the master answers */
+	(void)proto_decode_ctl_request(&m, &req, &why);
+	(void)proto_decode_ctl_end(&m, &end, &why);
+	if (proto_decode_record(&m, &rec, &why) == 0) {
+		(void)record_get(&rec, "kind");
+		record_free(&rec);
+	}
 	return 0;
 }

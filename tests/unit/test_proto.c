@@ -1,4 +1,4 @@
-/* tests: unit tests of the master<->worker protocol bodies (src/common/proto.c). */
+/* tests: unit tests of the protocol bodies, master<->worker and ingestctl<->master (src/common/proto.c). */
 #include <sys/types.h>
 #include <sys/socket.h>
 
@@ -643,6 +643,178 @@ test_unknown_type_has_no_fd_count(void **state)
 	assert_string_equal(proto_type_name(MSG_SHUTDOWN), "SHUTDOWN");
 }
 
+static void
+test_ctl_request_round_trip(void **state)
+{
+	struct fixture *fx = *state;
+	struct msg_ctl_request in, out;
+	const char *why = NULL;
+	struct ipc_msg *m;
+
+	memset(&in, 0, sizeof(in));
+	strcpy(in.cmd, "retry");
+	strcpy(in.watch, "w\"\n");
+	strcpy(in.ids, "1,2,30");
+	in.dry_run = 1;
+	assert_int_equal(proto_send_ctl_request(fx->sv[0], 4, &in), 0);
+	m = recv_frame(fx);
+	assert_int_equal(m->hdr.type, MSG_CTL_REQUEST);
+	assert_int_equal(proto_decode_ctl_request(m, &out, &why), 0);
+	assert_string_equal(out.cmd, "retry");
+	assert_string_equal(out.watch, "w\"\n");
+	assert_string_equal(out.ids, "1,2,30");
+	assert_int_equal(out.dry_run, 1);
+	assert_int_equal(out.all + out.check + out.wait, 0);
+}
+
+/* A complete request body for cmd, every flag false. */
+static void
+pack_request(struct fixture *fx, const char *cmd)
+{
+	static const char *const flags[] = { "all", "dry_run", "check", "wait" };
+	msgpack_packer *pk = &fx->pk;
+	size_t i;
+
+	body_reset(fx);
+	msgpack_pack_map(pk, 7);
+	pack_key(pk, "cmd");
+	pack_cstr(pk, cmd);
+	pack_key(pk, "watch");
+	pack_cstr(pk, "");
+	pack_key(pk, "ids");
+	pack_cstr(pk, "");
+	for (i = 0; i < 4; i++) {
+		pack_key(pk, flags[i]);
+		msgpack_pack_false(pk);
+	}
+}
+
+/* A request missing a key, or with an overlong command, or with an fd. */
+static void
+test_ctl_request_malformed_is_rejected(void **state)
+{
+	struct fixture *fx = *state;
+	msgpack_packer *pk = &fx->pk;
+	struct msg_ctl_request out;
+	const char *why = NULL;
+	char big[64];
+
+	body_reset(fx);
+	msgpack_pack_map(pk, 1);
+	pack_key(pk, "cmd");
+	pack_cstr(pk, "status");
+	assert_int_equal(proto_decode_ctl_request(frame_from_packed(fx,
+	    MSG_CTL_REQUEST, 0), &out, &why), -1);
+	assert_non_null(why);
+
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	pack_request(fx, big);
+	assert_int_equal(proto_decode_ctl_request(frame_from_packed(fx,
+	    MSG_CTL_REQUEST, 0), &out, &why), -1);
+
+	/* the same with a short command decodes; with an fd it does not */
+	pack_request(fx, "status");
+	assert_int_equal(proto_decode_ctl_request(frame_from_packed(fx,
+	    MSG_CTL_REQUEST, 0), &out, &why), 0);
+	assert_string_equal(out.cmd, "status");
+	assert_int_equal(proto_decode_ctl_request(frame_from_packed(fx,
+	    MSG_CTL_REQUEST, 1), &out, &why), -1);
+}
+
+static void
+test_record_keeps_order_and_types(void **state)
+{
+	struct fixture *fx = *state;
+	struct ctl_record in, out;
+	const struct rec_value *v;
+	const char *why = NULL;
+	struct ipc_msg *m;
+
+	record_init(&in);
+	record_str(&in, "kind", "daemon");
+	record_int(&in, "pid", -5);
+	record_uint(&in, "bytes", UINT64_MAX);
+	record_float(&in, "rate", 2.5);
+	record_bool(&in, "paused", 1);
+	record_nil(&in, "oldest");
+	record_str(&in, "null_string", NULL);
+	assert_int_equal(proto_send_record(fx->sv[0], 2, &in), 0);
+	record_free(&in);
+	m = recv_frame(fx);
+	assert_int_equal(proto_decode_record(m, &out, &why), 0);
+	assert_int_equal(out.n, 7);
+	assert_string_equal(out.v[0].key, "kind");
+	assert_string_equal(out.v[0].s, "daemon");
+	assert_string_equal(out.v[1].key, "pid");
+	assert_int_equal(out.v[1].kind, RV_INT);
+	assert_int_equal(out.v[1].i, -5);
+	assert_true((v = record_get(&out, "bytes")) != NULL);
+	assert_true(v->u == UINT64_MAX);
+	assert_true((v = record_get(&out, "rate")) != NULL);
+	assert_int_equal(v->kind, RV_FLOAT);
+	assert_true(v->f == 2.5);
+	assert_int_equal(record_get(&out, "paused")->kind, RV_BOOL);
+	assert_int_equal(record_get(&out, "oldest")->kind, RV_NIL);
+	assert_int_equal(record_get(&out, "null_string")->kind, RV_NIL);
+	assert_null(record_get(&out, "missing"));
+	record_free(&out);
+}
+
+/* Keys must be unique strings and values scalars. */
+static void
+test_record_with_duplicate_key_or_nested_value_is_rejected(void **state)
+{
+	struct fixture *fx = *state;
+	msgpack_packer *pk = &fx->pk;
+	struct ctl_record out;
+	const char *why = NULL;
+
+	body_reset(fx);
+	msgpack_pack_map(pk, 2);
+	pack_key(pk, "a");
+	msgpack_pack_int(pk, 1);
+	pack_key(pk, "a");
+	msgpack_pack_int(pk, 2);
+	assert_int_equal(proto_decode_record(frame_from_packed(fx,
+	    MSG_CTL_RECORD, 0), &out, &why), -1);
+
+	body_reset(fx);
+	msgpack_pack_map(pk, 1);
+	pack_key(pk, "a");
+	msgpack_pack_array(pk, 0);
+	assert_int_equal(proto_decode_record(frame_from_packed(fx,
+	    MSG_CTL_RECORD, 0), &out, &why), -1);
+
+	body_reset(fx);
+	msgpack_pack_map(pk, 1);
+	msgpack_pack_int(pk, 3);
+	msgpack_pack_int(pk, 1);
+	assert_int_equal(proto_decode_record(frame_from_packed(fx,
+	    MSG_CTL_RECORD, 0), &out, &why), -1);
+}
+
+static void
+test_ctl_end_round_trip(void **state)
+{
+	struct fixture *fx = *state;
+	static struct msg_ctl_end in, out;
+	const char *why = NULL;
+	struct ipc_msg *m;
+
+	in.status = 78;
+	strcpy(in.message, "ingestd.conf:3: unknown keyword 'x'");
+	assert_int_equal(proto_send_ctl_end(fx->sv[0], 1, &in), 0);
+	m = recv_frame(fx);
+	assert_int_equal(m->hdr.type, MSG_CTL_END);
+	assert_int_equal(proto_decode_ctl_end(m, &out, &why), 0);
+	assert_int_equal(out.status, 78);
+	assert_string_equal(out.message, in.message);
+	assert_int_equal(proto_decode_ctl_request(m, &(struct msg_ctl_request){
+	    0 }, &why), -1);
+	assert_string_equal(why, "wrong message type");
+}
+
 int
 main(void)
 {
@@ -661,6 +833,11 @@ main(void)
 		T(test_progress_round_trip),
 		T(test_shutdown_is_an_empty_map),
 		T(test_unknown_type_has_no_fd_count),
+		T(test_ctl_request_round_trip),
+		T(test_ctl_request_malformed_is_rejected),
+		T(test_record_keeps_order_and_types),
+		T(test_record_with_duplicate_key_or_nested_value_is_rejected),
+		T(test_ctl_end_round_trip),
 #undef T
 	};
 
