@@ -250,13 +250,12 @@ ctl_getopt(struct ctl *c, const char *cmd, int argc, char **argv,
 int
 ctl_open(struct ctl *c, struct ctldb *db)
 {
-	static char *daemon_db;
 	int rc;
 
 	if (c->db_path == NULL) {
-		if ((daemon_db = ctl_daemon_db(c, &rc)) == NULL)
+		if ((c->db_owned = ctl_daemon_db(c, &rc)) == NULL)
 			return rc;
-		c->db_path = daemon_db;
+		c->db_path = c->db_owned;
 	}
 	return ctldb_open(db, c->db_path);
 }
@@ -324,7 +323,7 @@ main(int argc, char **argv)
 	const struct command *cmd;
 	struct ctl c;
 	char name[4];
-	int ch;
+	int ch, rc;
 
 	setlocale(LC_CTYPE, "");
 	log_init("ingestctl", LOG_WARN, 0);
@@ -372,5 +371,7 @@ main(int argc, char **argv)
 	c.tty = isatty(STDOUT_FILENO);
 	c.now_ns = now_realtime_ns();
 	optind = 0;	/* glibc: start over on the command's arguments */
-	return cmd->run(&c, argc, argv);
+	rc = cmd->run(&c, argc, argv);
+	free(c.db_owned);
+	return rc;
 }

@@ -10,7 +10,8 @@
 
 struct ctl {
 	const char	*socket;	/* -s SOCKET */
-	const char	*db_path;	/* --db FILE */
+	const char	*db_path;	/* --db FILE, or the daemon's */
+	char		*db_owned;	/* the daemon's, to free */
 	int		 json;		/* --json */
 	int		 no_color;	/* --no-color */
 	int		 tty;		/* stdout is a terminal */
