@@ -852,6 +852,9 @@ socket_alive(const char *path)
 	return rc == 0;
 }
 
+static int	listen_fail(char **, int *, int, const char *, ...)
+		    __attribute__((format(printf, 4, 5)));
+
 static int
 listen_fail(char **err, int *code, int excode, const char *fmt, ...)
 {
