@@ -17,6 +17,7 @@
 #include "htab.h"
 #include "ingestd.h"
 #include "log.h"
+#include "metrics.h"
 #include "privop.h"
 #include "sched.h"
 #include "template.h"
@@ -205,6 +206,7 @@ watch_add(struct wrules *r, char **err)
 	w->rules = r;
 	htab_init(&w->jobs);
 	TAILQ_INSERT_TAIL(&watches, w, entry);
+	metrics_watch_add(w->name);
 	return w;
 }
 
@@ -338,20 +340,27 @@ watch_rescan(const char *why)
 	struct watch *w;
 
 	log_ev(LOG_DEBUG, "rescan", "reason=%s", why);
-	TAILQ_FOREACH(w, &watches, entry)
-		if (!w->retired)
+	TAILQ_FOREACH(w, &watches, entry) {
+		if (!w->retired) {
+			metrics_rescan(w->name, why);
 			watch_dir(w, "", 1);
+		}
+	}
 }
 
 static void
 watch_event(const struct inotify_event *ev)
 {
 	struct wdent *e;
+	struct watch *w;
 	char key[16], *rel;
 
 	if (ev->mask & IN_Q_OVERFLOW) {
 		in.overflows++;
 		log_ev(LOG_WARN, "inotify_overflow", "count=%d", in.overflows);
+		TAILQ_FOREACH(w, &watches, entry)
+			if (!w->retired)
+				metrics_overflow(w->name);
 		watch_rescan("overflow");
 		return;
 	}
@@ -362,6 +371,7 @@ watch_event(const struct inotify_event *ev)
 	}
 	if ((e = htab_get(&in.wds, key)) == NULL || e->w->retired)
 		return;
+	metrics_watch_event(e->w->name);
 	if (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF)) {
 		if (*e->rel == '\0')
 			log_ev(LOG_ERR, "staging_root_gone", "watch=%s path=%s",
@@ -416,6 +426,7 @@ watch_arm(struct watch *w)
 	/* the root watch goes up before the scan so nothing falls between */
 	if (in.fd != -1 && watch_inotify_add(w, "") == -1)
 		return -1;
+	metrics_rescan(w->name, "start");
 	watch_dir(w, "", 1);
 	return 0;
 }
@@ -483,7 +494,7 @@ watch_retire(struct watch *w)
 }
 
 static void
-free_wdent(const char *key, void *value, void *arg)
+frewdent(const char *key, void *value, void *arg)
 {
 	wdent_free(value);
 }
@@ -504,7 +515,7 @@ watch_stop(void)
 		in.fd = -1;
 	}
 	if (in.wds.slots) {
-		htab_foreach(&in.wds, free_wdent, NULL);
+		htab_foreach(&in.wds, frewdent, NULL);
 		htab_free(&in.wds);
 	}
 }
