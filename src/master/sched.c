@@ -462,7 +462,9 @@ job_check(struct job *j)
 			}
 			log_ev(LOG_WARN, "stat_failed", "path=%s errno=%d",
 			    job_logpath(j), errno);
-		}
+		} else
+			log_ev(LOG_DEBUG, "file_vanished", "path=%s",
+			    job_logpath(j));
 		job_free(j);		/* gone before it was complete */
 		return;
 	}
@@ -476,8 +478,11 @@ job_check(struct job *j)
 	if (jc(j)->complete == COMPLETE_SIDECAR) {
 		if (sidecar_present(j))
 			job_complete(j);
-		else if (env->conf->once && s.scan_done)
+		else if (env->conf->once && s.scan_done) {
+			log_ev(LOG_INFO, "file_incomplete", "path=%s reason=%s",
+			    job_logpath(j), "no sidecar");
 			job_free(j);	/* no sidecar yet: a later run */
+		}
 		return;
 	}
 	left = stability_left_ns(j, job_window_ns(j));
@@ -486,7 +491,8 @@ job_check(struct job *j)
 		return;
 	}
 	if (env->conf->once && s.scan_done && left > 0) {
-		log_ev(LOG_INFO, "file_incomplete", "path=%s", job_logpath(j));
+		log_ev(LOG_INFO, "file_incomplete", "path=%s reason=%s",
+		    job_logpath(j), "stability window");
 		job_free(j);		/* not complete: a later run takes it */
 		return;
 	}
