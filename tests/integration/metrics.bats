@@ -15,34 +15,6 @@ teardown() {
 	teardown_tree
 }
 
-# conf_head [extra global lines...]: one watch, its own control socket.
-conf_head() {
-	local l
-	cat <<EOF
-state-dir "$T/state"
-control "$T/ctl.sock"
-workers 2
-log json
-EOF
-	for l in "$@"; do
-		printf '%s\n' "$l"
-	done
-	cat <<EOF
-watch "main" {
-	path "$IN"
-	complete stability 1s
-	to "$WH/ingest_date={date}/{name}"
-	manifest "$MAN/{yyyy}/{mm}/{dd}/{hh}/manifest.jsonl"
-}
-EOF
-}
-
-start_conf() {
-	"$INGESTD" -f "$CONF" -v "$@" 2>>"$LOG" &
-	DAEMON_PID=$!
-	wait_for_log '"event":"ready"' || { cat "$LOG" >&2; return 1; }
-}
-
 # The port of the last metrics_listening record.
 metrics_port() {
 	sed -n 's/.*"event":"metrics_listening".*"port":\([0-9]*\).*/\1/p' \
