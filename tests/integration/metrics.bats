@@ -22,13 +22,16 @@ metrics_port() {
 }
 
 metrics_addr() {
-	sed -n 's/.*"event":"metrics_listening".*"addr":"\([0-9.]*\)".*/\1/p' \
+	sed -n 's/.*"event":"metrics_listening".*"addr":"\([0-9a-f.:]*\)".*/\1/p' \
 	    "$LOG" | tail -n 1
 }
 
 # http METHOD PATH OUT: the status on stdout, the body in OUT.
 http() {
-	python3 - "$1" "http://$(metrics_addr):$(metrics_port)$2" "$3" <<'EOF'
+	local host
+	host=$(metrics_addr)
+	[[ $host != *:* ]] || host="[$host]"
+	python3 - "$1" "http://$host:$(metrics_port)$2" "$3" <<'EOF'
 import sys, urllib.request, urllib.error
 method, url, out = sys.argv[1:4]
 req = urllib.request.Request(url, method=method)
@@ -155,6 +158,21 @@ EOF
 	assert_output 405
 	run http GET '/metrics?x=1' "$T/body"
 	assert_output 200
+	run http HEAD /metrics "$T/body"
+	assert_output 200
+	[ ! -s "$T/body" ]
+	stop_daemon
+}
+
+@test "metrics: an IPv6 address in brackets" {
+	python3 -c 'import socket; socket.socket(socket.AF_INET6).bind(("::1", 0))' \
+	    2>/dev/null || skip "no IPv6 loopback here"
+	conf_head 'metrics listen [::1]:0' >"$CONF"
+	run "$INGESTD" -T -f "$CONF"
+	assert_output --partial 'metrics listen [::1]:0'
+	start_conf
+	assert_equal "$(metrics_addr)" ::1
+	scrape six
 	stop_daemon
 }
 
