@@ -684,6 +684,8 @@ reload_log_file(const struct config *o, const struct config *n)
 		    "log-file");
 		return;
 	}
+	/* the last record of the old file says where the log went */
+	log_ev(LOG_INFO, "log_file_switching", "path=%s", n->log_file);
 	if (log_file_open(n->log_file) == -1)
 		log_ev(LOG_ERR, "log_file_failed", "path=%s errno=%d",
 		    n->log_file, errno);

@@ -292,3 +292,26 @@ EOF
 	grep -q '^{.*"event":"ready"' "$LOG"
 	! grep -q '^<' "$LOG"
 }
+
+@test "reload: a new log-file and textfile path apply; the old textfile goes" {
+	mkdir "$T/logs"
+	conf_head "log-file \"$T/logs/a.log\"" \
+	    "metrics textfile \"$T/a.prom\" interval 1s" >"$CONF"
+	LOG=$T/logs/a.log
+	"$INGESTD" -f "$CONF" -v 2>>"$T/stderr" &
+	DAEMON_PID=$!
+	wait_for_log '"event":"ready"' || { cat "$T/stderr" >&2; false; }
+	wait_until 10 test -s "$T/a.prom"
+	conf_head "log-file \"$T/logs/b.log\"" \
+	    "metrics textfile \"$T/b.prom\"" >"$CONF"
+	kill -HUP "$DAEMON_PID"
+	LOG=$T/logs/b.log
+	wait_for_log '"event":"reload_ok"'
+	grep -q '"event":"log_file_switching"' "$T/logs/a.log"
+	grep -q '"event":"log_file_opened"' "$T/logs/b.log"
+	wait_until 10 test -s "$T/b.prom"
+	[ ! -e "$T/a.prom" ]
+	stop_daemon
+	grep -q '"event":"stopped"' "$T/logs/b.log"
+	! grep -q '"event":"stopped"' "$T/logs/a.log"
+}
