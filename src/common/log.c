@@ -1,5 +1,8 @@
 /* common: structured logging to stderr, one write per record (all processes). */
+#include <sys/stat.h>
+
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -62,7 +65,33 @@ static char			log_proc[64] = "ingestd";
 static int			log_min_level = LOG_INFO;
 static int			log_json = 1;
 static int			log_syslog;
+static char			*log_path;	/* log-file: stderr is this file */
+static int			log_journal;	/* stderr is the journal */
+
+/* sd-daemon(3) "<N>" prefixes: syslog priorities of debug..error. */
+static const int log_journal_prio[] = { 7, 6, 4, 3 };
 static volatile sig_atomic_t	log_in_fatal;
+
+/*
+ * systemd connects stderr to the journal and says so in JOURNAL_STREAM
+ * ("DEV:INODE" of that stream); a stderr redirected elsewhere since (by a
+ * shell, or log-file) no longer matches and gets no prefixes.
+ */
+static void
+log_journal_check(void)
+{
+	const char *js = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+	char end;
+
+	log_journal = 0;
+	if (js == NULL || sscanf(js, "%llu:%llu%c", &dev, &ino, &end) != 2 ||
+	    fstat(STDERR_FILENO, &st) == -1)
+		return;
+	log_journal = (unsigned long long)st.st_dev == dev &&
+	    (unsigned long long)st.st_ino == ino;
+}
 
 void
 log_init(const char *proc, int level, int json)
@@ -71,6 +100,43 @@ log_init(const char *proc, int level, int json)
 		snprintf(log_proc, sizeof(log_proc), "%s", proc);
 	log_min_level = level;
 	log_json = json != 0;
+	log_journal_check();
+}
+
+int
+log_file_open(const char *path)
+{
+	int fd, saved;
+	char *copy;
+
+	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY,
+	    0640);
+	if (fd == -1)
+		return -1;
+	if (fd != STDERR_FILENO) {
+		/* the copy on 2 has no FD_CLOEXEC: workers inherit it */
+		if (dup2(fd, STDERR_FILENO) == -1) {
+			saved = errno;
+			close(fd);
+			errno = saved;
+			return -1;
+		}
+		close(fd);
+	}
+	if (log_path != path) {
+		copy = xstrdup(path);
+		free(log_path);
+		log_path = copy;
+	}
+	log_syslog = 0;
+	log_journal_check();
+	return 0;
+}
+
+const char *
+log_file_path(void)
+{
+	return log_path;
 }
 
 void
@@ -80,12 +146,18 @@ log_use_syslog(const char *ident)
 	log_syslog = 1;
 }
 
-/* SIGUSR1: reconnect to syslog (stderr needs nothing). */
-void
+/*
+ * SIGUSR1: open the log file again by name (after logrotate renamed it);
+ * reconnect to syslog.  If the file cannot be opened the old one stays.
+ */
+int
 log_reopen(void)
 {
+	if (log_path != NULL)
+		return log_file_open(log_path);
 	if (log_syslog)
 		logsys_reopen();
+	return 0;
 }
 
 void
@@ -315,6 +387,9 @@ log_emit(int level, const char *event, const char *fmt, va_list ap)
 	va_list aq;
 
 	buf_init(&b);
+	if (log_journal && !log_syslog)
+		buf_printf(&b, "<%d>", log_journal_prio[level < LOG_DEBUG ?
+		    LOG_DEBUG : level > LOG_ERR ? LOG_ERR : level]);
 	log_add_header(&b, level, event);
 	if (fmt != NULL) {
 		va_copy(aq, ap);

@@ -13,14 +13,30 @@ enum log_level {
 
 /*
  * Set the program name (goes into every record as "proc"), the lowest level
- * emitted and the format (json != 0: one JSON object per line).
+ * emitted and the format (json != 0: one JSON object per line).  When
+ * stderr is the systemd journal (JOURNAL_STREAM names it), every record
+ * starts with its sd-daemon(3) priority prefix "<N>".
  */
 void	log_init(const char *proc, int level, int json);
 void	log_set_level(int level);
 void	log_set_json(int json);
 /* From now on records go to syslog(3) (facility daemon), not stderr. */
 void	log_use_syslog(const char *ident);
-void	log_reopen(void);
+/*
+ * From now on records (and anything else written to stderr, workers
+ * started later included) are appended to path: it is opened
+ * O_APPEND|O_CLOEXEC, mode 0640, and put on stderr.  Replaces syslog.
+ * Returns 0, or -1 with errno (nothing changed).
+ */
+int	log_file_open(const char *path);
+/* The log file's path, or NULL when there is none. */
+const char *log_file_path(void);
+/*
+ * SIGUSR1: reopen the log file by name (logrotate), or reconnect to
+ * syslog.  Returns -1 with errno if the file could not be reopened (the
+ * old one is kept).
+ */
+int	log_reopen(void);
 int	log_get_level(void);
 /* "debug", "info", "warn", "error" -> level; -1 if unknown. */
 int	log_level_parse(const char *name);

@@ -77,6 +77,12 @@ struct config {
 	int			 log_json;
 	int			 rescan_secs;
 	char			*sandbox;	/* required | auto | off */
+	char			*log_file;	/* NULL: stderr (or syslog) */
+	char			*metrics_addr;	/* numeric address; NULL: no listener */
+	int			 metrics_port;	/* 0: ephemeral */
+	char			*metrics_at;	/* "FILE:LINE" of `metrics listen` */
+	char			*metrics_textfile;	/* NULL: none */
+	int			 metrics_interval_secs;	/* textfile rewrite period */
 
 	/* run-time only: from the command line or built in */
 	int			 dry_run;

@@ -1,6 +1,7 @@
 /* master: the configuration's defaults, printing (-T), comparison for reload, and freeing. */
 #include <sys/queue.h>
 
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,7 @@ config_new(void)
 	conf->log_json = 1;
 	conf->rescan_secs = 60;
 	conf->sandbox = xstrdup("auto");
+	conf->metrics_interval_secs = CONFIG_METRICS_INTERVAL;
 
 	conf->dry_run = 0;
 	conf->once = 0;
@@ -142,7 +144,74 @@ config_free(struct config *conf)
 	free(conf->sandbox);
 	free(conf->worker_path);
 	free(conf->chroot_dir);
+	free(conf->log_file);
+	free(conf->metrics_addr);
+	free(conf->metrics_at);
+	free(conf->metrics_textfile);
 	free(conf);
+}
+
+static char *
+str_prefix(const char *s, size_t n)
+{
+	char *p = xmalloc(n + 1);
+
+	memcpy(p, s, n);
+	p[n] = '\0';
+	return p;
+}
+
+/*
+ * [ADDR:]PORT, ADDR a numeric IPv4 address or a bracketed IPv6 one (no
+ * name lookup: the file must mean the same thing whatever DNS says).
+ */
+int
+config_listen_parse(const char *s, char **addr, int *port, const char **why)
+{
+	struct in6_addr a6;
+	struct in_addr a4;
+	const char *colon, *p;
+	char *host;
+	long long v;
+	size_t n;
+
+	if (*s == '[') {
+		if ((p = strchr(s, ']')) == NULL || p[1] != ':') {
+			*why = "expected [IPv6]:PORT";
+			return -1;
+		}
+		host = str_prefix(s + 1, (size_t)(p - s - 1));
+		colon = p + 1;
+		if (inet_pton(AF_INET6, host, &a6) != 1) {
+			*why = "not a numeric IPv6 address";
+			free(host);
+			return -1;
+		}
+	} else if ((colon = strrchr(s, ':')) != NULL) {
+		n = (size_t)(colon - s);
+		host = str_prefix(s, n);
+		if (strchr(host, ':') != NULL) {
+			*why = "write an IPv6 address in brackets: [ADDR]:PORT";
+			free(host);
+			return -1;
+		}
+		if (inet_pton(AF_INET, host, &a4) != 1) {
+			*why = "not a numeric IPv4 address";
+			free(host);
+			return -1;
+		}
+	} else {
+		host = xstrdup(CONFIG_METRICS_ADDR);
+		colon = s - 1;
+	}
+	if (parse_uint(colon + 1, 0, 65535, &v) == -1) {
+		*why = "expected a port from 0 to 65535";
+		free(host);
+		return -1;
+	}
+	*addr = host;
+	*port = (int)v;
+	return 0;
 }
 
 struct watch_conf *
@@ -287,6 +356,23 @@ config_print(FILE *fp, const struct config *conf)
 	fprintf(fp, "log %s\n", conf->log_json ? "json" : "text");
 	fprintf(fp, "rescan %ds\n", conf->rescan_secs);
 	fprintf(fp, "sandbox %s\n", conf->sandbox ? conf->sandbox : "auto");
+	if (conf->log_file != NULL)
+		print_kv(fp, "", "log-file", conf->log_file);
+	else
+		fputs("# log-file: none (stderr, or syslog with --daemon)\n",
+		    fp);
+	if (conf->metrics_addr != NULL)
+		fprintf(fp, strchr(conf->metrics_addr, ':') != NULL ?
+		    "metrics listen [%s]:%d\n" : "metrics listen %s:%d\n",
+		    conf->metrics_addr, conf->metrics_port);
+	else
+		fputs("# metrics listen: off\n", fp);
+	if (conf->metrics_textfile != NULL) {
+		fputs("metrics textfile ", fp);
+		print_quoted(fp, conf->metrics_textfile);
+		fprintf(fp, " interval %ds\n", conf->metrics_interval_secs);
+	} else
+		fputs("# metrics textfile: off\n", fp);
 	TAILQ_FOREACH(w, &conf->watches, entry) {
 		fputc('\n', fp);
 		print_watch(fp, w);

@@ -19,6 +19,17 @@ struct config	*config_load(const char *path, char *const *defines,
 		    size_t ndefines, FILE *errs);
 /* The built-in defaults, with no watch. */
 struct config	*config_new(void);
+
+#define CONFIG_METRICS_ADDR	"127.0.0.1"	/* `metrics listen PORT` */
+#define CONFIG_METRICS_INTERVAL	15		/* textfile period, seconds */
+
+/*
+ * `metrics listen` and --metrics-listen: [ADDR:]PORT with a numeric IPv4
+ * address or [IPv6]; ADDR defaults to CONFIG_METRICS_ADDR.  Returns 0 with
+ * *addr (allocated, no brackets) and *port, or -1 with a reason in *why.
+ */
+int		 config_listen_parse(const char *s, char **addr, int *port,
+		    const char **why);
 void		 config_free(struct config *);
 /*
  * Print the full effective configuration (defaults included) in the same

@@ -24,6 +24,7 @@
 #include "ingestd.h"
 #include "ipc.h"
 #include "log.h"
+#include "metrics.h"
 #include "pool.h"
 #include "proto.h"
 #include "reconcile.h"
@@ -281,6 +282,29 @@ record_time(struct ctl_record *r, const char *key, int64_t ns)
 	record_str(r, key, iso);
 }
 
+/* files_per_s_1m ... bytes_per_s_1h: what reached MANIFESTED lately. */
+static void
+status_rates(struct ctl_record *r)
+{
+	static const struct {
+		int		 secs;
+		const char	*files, *bytes;
+	} win[] = {
+		{ 60, "files_per_s_1m", "bytes_per_s_1m" },
+		{ 300, "files_per_s_5m", "bytes_per_s_5m" },
+		{ 3600, "files_per_s_1h", "bytes_per_s_1h" },
+	};
+	double fps, bps;
+	size_t i;
+
+	for (i = 0; i < sizeof(win) / sizeof(win[0]); i++) {
+		if (metrics_rate(win[i].secs, &fps, &bps) == -1)
+			fps = bps = 0;
+		record_float(r, win[i].files, fps);
+		record_float(r, win[i].bytes, bps);
+	}
+}
+
 static void
 status_daemon(struct conn *c)
 {
@@ -322,6 +346,7 @@ status_daemon(struct conn *c)
 	record_int(&r, "workers_idle", ps.ready - ps.busy);
 	record_int(&r, "worker_restarts", ps.restarts);
 	record_int(&r, "queue_depth", sched_queue_depth());
+	status_rates(&r);
 	record_int(&r, "watches", nwatches);
 	record_int(&r, "watches_paused", npaused);
 	if (env->db != NULL && db_oldest_unfinished(env->db, &oldest_id,
@@ -342,6 +367,7 @@ status_daemon(struct conn *c)
 static void
 status_watches(struct conn *c)
 {
+	const struct metrics_watch *m;
 	struct ctl_record r;
 	struct watch *w;
 
@@ -358,6 +384,10 @@ status_watches(struct conn *c)
 		record_str(&r, "path", w->path);
 		record_int(&r, "unwatched_dirs", w->unwatched);
 		record_int(&r, "files_in_progress", (int64_t)w->jobs.count);
+		m = metrics_watch_get(w->name);
+		record_time(&r, "last_event_at", m ? m->last_event_ns : 0);
+		record_time(&r, "last_rescan_at", m ? m->last_rescan_ns : 0);
+		record_uint(&r, "overflows", m ? m->overflows : 0);
 		control_record(c, &r);
 	}
 }

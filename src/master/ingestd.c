@@ -23,6 +23,7 @@
 #include "db.h"
 #include "ingestd.h"
 #include "log.h"
+#include "metrics.h"
 #include "notify.h"
 #include "pool.h"
 #include "sched.h"
@@ -50,6 +51,9 @@ static struct {
 	int		 daemonize;	/* --daemon */
 	const char	*pidfile;	/* -p */
 	int		 log_level;	/* --log-level / -v, -1: config's */
+	char		*log_file;	/* --log-file, absolute */
+	char		*metrics_addr;	/* --metrics-listen */
+	int		 metrics_port;
 } cli = { .log_level = -1 };
 
 enum {
@@ -65,6 +69,8 @@ enum {
 	OPT_ONCE,
 	OPT_LOG_LEVEL,
 	OPT_DAEMON,
+	OPT_LOG_FILE,
+	OPT_METRICS_LISTEN,
 };
 
 static const struct option longopts[] = {
@@ -80,6 +86,8 @@ static const struct option longopts[] = {
 	{ "once",		no_argument,		NULL, OPT_ONCE },
 	{ "log-level",		required_argument,	NULL, OPT_LOG_LEVEL },
 	{ "daemon",		no_argument,		NULL, OPT_DAEMON },
+	{ "log-file",		required_argument,	NULL, OPT_LOG_FILE },
+	{ "metrics-listen",	required_argument,	NULL, OPT_METRICS_LISTEN },
 	{ "help",		no_argument,		NULL, 'h' },
 	{ "version",		no_argument,		NULL, 'V' },
 	{ NULL, 0, NULL, 0 }
@@ -88,10 +96,12 @@ static const struct option longopts[] = {
 static const char usage_text[] =
 "usage: ingestd [-dnTv] [-f CONFIG] [-D name=value] [--daemon] [-p PIDFILE]\n"
 "               [--dry-run] [--once] [--log-level debug|info|warn|error]\n"
+"               [--log-file PATH] [--metrics-listen [ADDR:]PORT]\n"
 "       ingestd --input DIR --warehouse DIR --manifests DIR\n"
 "               [--mode stability|sidecar] [--stability-seconds N]\n"
 "               [--concurrency N] [--state-path FILE] [--control PATH]\n"
-"               [--dry-run] [--once] [--log-level debug|info|warn|error]\n";
+"               [--dry-run] [--once] [--log-level debug|info|warn|error]\n"
+"               [--log-file PATH] [--metrics-listen [ADDR:]PORT]\n";
 
 static void __attribute__((noreturn, format(printf, 1, 2)))
 usage_error(const char *fmt, ...)
@@ -162,9 +172,47 @@ config_defaults(struct config *c)
 	c->watchdog_secs = 60;
 }
 
+/* --log-file: kept absolute, the daemon changes to / with --daemon. */
+static void
+opt_log_file(const char *arg)
+{
+	char cwd[PATH_MAX];
+	struct buf b;
+
+	if (*arg == '\0')
+		usage_error("--log-file: %s", "empty path");
+	buf_init(&b);
+	if (*arg != '/') {
+		if (getcwd(cwd, sizeof(cwd)) == NULL)
+			usage_error("--log-file: %s", strerror(errno));
+		buf_printf(&b, "%s/", cwd);
+	}
+	buf_adds(&b, arg);
+	free(cli.log_file);
+	cli.log_file = buf_release(&b);
+}
+
+/* --log-file and --metrics-listen win over the file's settings. */
+static void
+config_cli_overrides(struct config *c)
+{
+	if (cli.log_file != NULL) {
+		free(c->log_file);
+		c->log_file = xstrdup(cli.log_file);
+	}
+	if (cli.metrics_addr != NULL) {
+		free(c->metrics_addr);
+		free(c->metrics_at);
+		c->metrics_addr = xstrdup(cli.metrics_addr);
+		c->metrics_port = cli.metrics_port;
+		c->metrics_at = xstrdup("--metrics-listen");
+	}
+}
+
 static void
 parse_args(int argc, char **argv, struct config *c)
 {
+	const char *why;
 	int ch;
 
 	opterr = 0;		/* one line of our own, not getopt's */
@@ -200,6 +248,16 @@ parse_args(int argc, char **argv, struct config *c)
 			break;
 		case OPT_DAEMON:
 			cli.daemonize = 1;
+			break;
+		case OPT_LOG_FILE:
+			opt_log_file(optarg);
+			break;
+		case OPT_METRICS_LISTEN:
+			free(cli.metrics_addr);
+			if (config_listen_parse(optarg, &cli.metrics_addr,
+			    &cli.metrics_port, &why) == -1)
+				usage_error("--metrics-listen '%s': %s", optarg,
+				    why);
 			break;
 		case OPT_INPUT:
 			qwatch.path = optarg;
@@ -260,6 +318,7 @@ parse_args(int argc, char **argv, struct config *c)
 		usage_error("unexpected argument '%s'", argv[optind]);
 	if (cli.log_level != -1)
 		c->log_level = cli.log_level;
+	config_cli_overrides(c);
 	if (cli.quick && cli.file != NULL)
 		usage_error("-f cannot be combined with the quick-mode flags"
 		    " (%s)", "--input ...");
@@ -414,6 +473,7 @@ config_runtime(struct config *c)
 	c->chroot_dir = xstrdup(WORKER_CHROOT_DIR);
 	c->backoff_max_secs = 3600;
 	c->watchdog_secs = 60;
+	config_cli_overrides(c);
 }
 
 /* Load the file (exit 78 with FILE:LINE: messages on error). */
@@ -510,6 +570,21 @@ control_start(struct config *c)
 	control_set_groups(c->control_read_group, c->control_admin_group);
 }
 
+/* `metrics listen` is bound here, so a bad address fails the start (78). */
+static void
+metrics_start(const struct config *c)
+{
+	char *err;
+
+	if (metrics_prepare(c, &err) == -1) {
+		fprintf(stderr, "ingestd: %s\n", err ? err : "metrics listen");
+		log_ev(LOG_ERR, "metrics_failed", "error=%s", err ? err : "");
+		free(err);
+		exit(EX_CONFIG);
+	}
+	metrics_commit(c);
+}
+
 static int
 watch_count(void)
 {
@@ -599,6 +674,26 @@ reload_restart_only(const struct config *o, const struct config *n)
 		    "rescan");
 }
 
+/* Reload: a new log-file path is opened; dropping it needs a restart. */
+static void
+reload_log_file(const struct config *o, const struct config *n)
+{
+	if (!string_differs(o->log_file, n->log_file))
+		return;
+	if (n->log_file == NULL) {
+		log_ev(LOG_WARN, "reload_needs_restart", "setting=%s",
+		    "log-file");
+		return;
+	}
+	/* the last record of the old file says where the log went */
+	log_ev(LOG_INFO, "log_file_switching", "path=%s", n->log_file);
+	if (log_file_open(n->log_file) == -1)
+		log_ev(LOG_ERR, "log_file_failed", "path=%s errno=%d",
+		    n->log_file, errno);
+	else
+		log_ev(LOG_INFO, "log_file_opened", "path=%s", n->log_file);
+}
+
 /* Log each line of a parser's error output. */
 static void
 reload_log_errors(char *text)
@@ -674,8 +769,16 @@ ingestd_reload(char **errors)
 		}
 		n++;
 	}
+	if (metrics_prepare(nc, &err) == -1) {
+		log_ev(LOG_ERR, "reload_rejected", "error=%s", err ? err : "");
+		if (asprintf(errors, "%s\n", err ? err : "metrics listen") == -1)
+			*errors = NULL;
+		free(err);
+		goto fail_plan;
+	}
 	/* commit: nothing below can fail the reload as a whole */
 	reload_restart_only(oc, nc);
+	reload_log_file(oc, nc);
 	for (w = TAILQ_FIRST(&watches); w != NULL; w = next) {
 		next = TAILQ_NEXT(w, entry);
 		if (w->retired)
@@ -713,6 +816,7 @@ ingestd_reload(char **errors)
 	free(errtext);
 	env->conf = nc;
 	control_set_groups(nc->control_read_group, nc->control_admin_group);
+	metrics_commit(nc);
 	if (oc != &conf)
 		config_free(oc);
 	env->reloads++;
@@ -731,6 +835,7 @@ fail_plan:
 	free(plan);
 	config_free(nc);
 fail:
+	metrics_commit(NULL);
 	free(errtext);
 	env->reload_failures++;
 	env->last_reload_ok = 0;
@@ -757,8 +862,12 @@ sighup_cb(evutil_socket_t sig, short what, void *arg)
 static void
 sigusr1_cb(evutil_socket_t sig, short what, void *arg)
 {
-	log_reopen();
-	log_ev(LOG_INFO, "log_reopened", NULL);
+	if (log_reopen() == -1)
+		log_ev(LOG_ERR, "log_reopen_failed", "path=%s errno=%d",
+		    log_file_path(), errno);
+	else
+		log_ev(LOG_INFO, "log_reopened", "path=%s", log_file_path() ?
+		    log_file_path() : "");
 }
 
 /*
@@ -776,7 +885,8 @@ stdio_to_null(void)
 		return;
 	dup2(fd, 0);
 	dup2(fd, 1);
-	dup2(fd, 2);
+	if (log_file_path() == NULL)	/* else stderr is the log file */
+		dup2(fd, 2);
 	if (fd > 2)
 		close(fd);
 }
@@ -799,7 +909,8 @@ daemon_detach(void)
 	}
 	close(fds[0]);
 	daemon_pipe = fds[1];
-	log_use_syslog("ingestd");
+	if (log_file_path() == NULL)
+		log_use_syslog("ingestd");
 	/* nothing (workers included) may keep the caller's terminal or pipes */
 	stdio_to_null();
 	if (setsid() == -1)
@@ -884,14 +995,20 @@ main(int argc, char **argv)
 		    xstrdup(cli.file);
 		log_init("ingestd", env->conf->log_level, env->conf->log_json);
 	}
+	if (env->conf->log_file != NULL &&
+	    log_file_open(env->conf->log_file) == -1)
+		startup_error(EX_CANTCREAT, "log-file", env->conf->log_file,
+		    strerror(errno));
 	if (cli.daemonize)
 		daemon_detach();
 
 	if ((env->base = event_base_new()) == NULL)
 		fatal("event_base_new", NULL);
+	metrics_init();
 	watches_open(env->conf);
 	db_start(env);
 	control_start(env->conf);
+	metrics_start(env->conf);
 	chroot_dir_prepare(env->conf->chroot_dir);
 
 	sigterm = evsignal_new(env->base, SIGTERM, signal_cb, NULL);
@@ -930,6 +1047,7 @@ main(int argc, char **argv)
 	rc = env->conf->once && env->failed > 0 ? 1 : 0;
 	log_ev(LOG_INFO, "stopped", "ingested=%d failed=%d exit=%d",
 	    env->ingested, env->failed, rc);
+	metrics_stop();		/* the textfile's last update */
 	watch_stop();
 	control_close();
 	sched_shutdown();
@@ -948,6 +1066,8 @@ main(int argc, char **argv)
 	if (env->conf != &conf)
 		config_free(env->conf);
 	free(cli.defines);
+	free(cli.log_file);
+	free(cli.metrics_addr);
 	free(env->last_reload_error);
 	return rc;
 }

@@ -102,6 +102,10 @@ static void	global_log(struct parse *, const struct cfloc *, int);
 static void	global_rescan(struct parse *, const struct cfloc *, char *);
 static void	global_sandbox(struct parse *, const struct cfloc *,
 		    const char *);
+static void	global_logfile(struct parse *, const struct cfloc *, char *);
+static void	global_listen(struct parse *, const struct cfloc *, char *);
+static void	global_textfile(struct parse *, const struct cfloc *, char *,
+		    const struct cfloc *, char *);
 static void	watch_begin(struct parse *, const struct cfloc *, char *);
 static void	watch_end(struct parse *);
 static void	watch_abandon(struct parse *);
@@ -136,6 +140,8 @@ static void	watch_retry(struct parse *, const struct cfloc *, char *,
 %token INCLUDE "include" STATEDIR "state-dir" CONTROL "control" USER "user"
 %token WORKERS "workers" HASH "hash" LOG "log" RESCAN "rescan"
 %token SANDBOX "sandbox" WATCH "watch"
+%token LOGFILE "log-file" METRICS "metrics" LISTEN "listen"
+%token TEXTFILE "textfile" INTERVAL "interval"
 %token READGROUP "read-group" ADMINGROUP "admin-group"
 %token PATH "path" RECURSIVE "recursive" MATCH "match" IGNORE "ignore"
 %token COMPLETE "complete" STABILITY "stability" SIDECAR "sidecar"
@@ -195,6 +201,11 @@ main	: STATEDIR string		{ global_statedir(ps, &@1, $2); }
 	| SANDBOX OFF			{ global_sandbox(ps, &@1, "off"); }
 	| READGROUP string		{ global_group(ps, &@1, $2, 0); }
 	| ADMINGROUP string		{ global_group(ps, &@1, $2, 1); }
+	| LOGFILE string		{ global_logfile(ps, &@1, $2); }
+	| METRICS LISTEN string		{ global_listen(ps, &@1, $3); }
+	| METRICS TEXTFILE string	{ global_textfile(ps, &@1, $3, NULL, NULL); }
+	| METRICS TEXTFILE string INTERVAL string {
+					  global_textfile(ps, &@1, $3, &@4, $5); }
 	;
 
 hashkind : SHA256			{ $$ = HASH_SHA256; }
@@ -264,6 +275,7 @@ watchopt : PATH string			{ watch_path(ps, &@1, $2); }
 #define RESCAN_MAX		(7 * SECS_PER_DAY)
 #define STABILITY_MAX		SECS_PER_DAY
 #define BACKOFF_MAX		SECS_PER_DAY
+#define METRICS_INTERVAL_MAX	SECS_PER_DAY
 #define SIZE_MAX_BYTES		(1LL << 60)
 
 enum kwclass {
@@ -293,6 +305,8 @@ static const struct keyword keywords[] = {
 	{ "watch",	TOK_WATCH,	YYSYMBOL_WATCH,		KW_TOP },
 	{ "read-group",	TOK_READGROUP,	YYSYMBOL_READGROUP,	KW_TOP },
 	{ "admin-group", TOK_ADMINGROUP, YYSYMBOL_ADMINGROUP,	KW_TOP },
+	{ "log-file",	TOK_LOGFILE,	YYSYMBOL_LOGFILE,	KW_TOP },
+	{ "metrics",	TOK_METRICS,	YYSYMBOL_METRICS,	KW_TOP },
 	{ "path",	TOK_PATH,	YYSYMBOL_PATH,		KW_WATCH },
 	{ "recursive",	TOK_RECURSIVE,	YYSYMBOL_RECURSIVE,	KW_WATCH },
 	{ "match",	TOK_MATCH,	YYSYMBOL_MATCH,		KW_WATCH },
@@ -325,6 +339,9 @@ static const struct keyword keywords[] = {
 	{ "required",	TOK_REQUIRED,	YYSYMBOL_REQUIRED,	KW_VALUE },
 	{ "auto",	TOK_AUTO,	YYSYMBOL_AUTO,		KW_VALUE },
 	{ "off",	TOK_OFF,	YYSYMBOL_OFF,		KW_VALUE },
+	{ "listen",	TOK_LISTEN,	YYSYMBOL_LISTEN,	KW_VALUE },
+	{ "textfile",	TOK_TEXTFILE,	YYSYMBOL_TEXTFILE,	KW_VALUE },
+	{ "interval",	TOK_INTERVAL,	YYSYMBOL_INTERVAL,	KW_VALUE },
 };
 #define NKEYWORDS	(sizeof(keywords) / sizeof(keywords[0]))
 
@@ -360,7 +377,8 @@ enum {
 	G_STATEDIR = 1 << 0, G_CONTROL = 1 << 1, G_USER = 1 << 2,
 	G_WORKERS = 1 << 3, G_HASH = 1 << 4, G_LOG = 1 << 5,
 	G_RESCAN = 1 << 6, G_SANDBOX = 1 << 7, G_READGROUP = 1 << 8,
-	G_ADMINGROUP = 1 << 9,
+	G_ADMINGROUP = 1 << 9, G_LOGFILE = 1 << 10, G_LISTEN = 1 << 11,
+	G_TEXTFILE = 1 << 12,
 };
 enum {
 	W_PATH = 1 << 0, W_RECURSIVE = 1 << 1, W_COMPLETE = 1 << 2,
@@ -1726,6 +1744,69 @@ global_sandbox(struct parse *ps, const struct cfloc *loc, const char *level)
 		return;
 	free(ps->conf->sandbox);
 	ps->conf->sandbox = xstrdup(level);
+}
+
+static void
+global_logfile(struct parse *ps, const struct cfloc *loc, char *s)
+{
+	char *p;
+
+	if (!global_once(ps, loc, G_LOGFILE, "log-file")) {
+		free(s);
+		return;
+	}
+	if ((p = path_take(ps, loc, "log-file", s)) == NULL)
+		return;
+	free(ps->conf->log_file);
+	ps->conf->log_file = p;
+}
+
+/* `metrics listen [ADDR:]PORT`: checked here, bound at start-up. */
+static void
+global_listen(struct parse *ps, const struct cfloc *loc, char *s)
+{
+	const char *why;
+	char *addr;
+	int port;
+
+	if (!global_once(ps, loc, G_LISTEN, "metrics listen")) {
+		free(s);
+		return;
+	}
+	if (config_listen_parse(s, &addr, &port, &why) == -1) {
+		parse_error(ps, loc, "metrics listen '%s': %s", s, why);
+		free(s);
+		return;
+	}
+	free(s);
+	free(ps->conf->metrics_addr);
+	free(ps->conf->metrics_at);
+	ps->conf->metrics_addr = addr;
+	ps->conf->metrics_port = port;
+	if (asprintf(&ps->conf->metrics_at, "%s:%d", loc->file ? loc->file :
+	    "?", loc->line) == -1)
+		ps->conf->metrics_at = NULL;
+}
+
+static void
+global_textfile(struct parse *ps, const struct cfloc *loc, char *s,
+    const struct cfloc *iloc, char *interval)
+{
+	char *p;
+	int v;
+
+	if (!global_once(ps, loc, G_TEXTFILE, "metrics textfile")) {
+		free(s);
+		free(interval);
+		return;
+	}
+	if (interval != NULL && duration_take(ps, iloc, "metrics textfile "
+	    "interval", interval, 1, METRICS_INTERVAL_MAX, &v) == 0)
+		ps->conf->metrics_interval_secs = v;
+	if ((p = path_take(ps, loc, "metrics textfile", s)) == NULL)
+		return;
+	free(ps->conf->metrics_textfile);
+	ps->conf->metrics_textfile = p;
 }
 
 /* Watch blocks. */

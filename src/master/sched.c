@@ -14,6 +14,7 @@
 #include "ingestd.h"
 #include "log.h"
 #include "manifest.h"
+#include "metrics.h"
 #include "pool.h"
 #include "privop.h"
 #include "sched.h"
@@ -282,6 +283,8 @@ job_reject(struct job *j, const char *why)
 	}
 	log_ev(LOG_WARN, env->conf->dry_run ? "would_reject" : "file_rejected",
 	    "path=%s id=%lld reason=%s", src, (long long)j->id, why);
+	if (!env->conf->dry_run)
+		metrics_file_done(j->w->name, ST_REJECTED, 0, 0);
 	free(src);
 	job_park(j, ST_REJECTED);
 }
@@ -459,7 +462,9 @@ job_check(struct job *j)
 			}
 			log_ev(LOG_WARN, "stat_failed", "path=%s errno=%d",
 			    job_logpath(j), errno);
-		}
+		} else
+			log_ev(LOG_DEBUG, "file_vanished", "path=%s",
+			    job_logpath(j));
 		job_free(j);		/* gone before it was complete */
 		return;
 	}
@@ -473,8 +478,11 @@ job_check(struct job *j)
 	if (jc(j)->complete == COMPLETE_SIDECAR) {
 		if (sidecar_present(j))
 			job_complete(j);
-		else if (env->conf->once && s.scan_done)
+		else if (env->conf->once && s.scan_done) {
+			log_ev(LOG_INFO, "file_incomplete", "path=%s reason=%s",
+			    job_logpath(j), "no sidecar");
 			job_free(j);	/* no sidecar yet: a later run */
+		}
 		return;
 	}
 	left = stability_left_ns(j, job_window_ns(j));
@@ -483,7 +491,8 @@ job_check(struct job *j)
 		return;
 	}
 	if (env->conf->once && s.scan_done && left > 0) {
-		log_ev(LOG_INFO, "file_incomplete", "path=%s", job_logpath(j));
+		log_ev(LOG_INFO, "file_incomplete", "path=%s reason=%s",
+		    job_logpath(j), "stability window");
 		job_free(j);		/* not complete: a later run takes it */
 		return;
 	}
@@ -900,6 +909,7 @@ job_retry(struct job *j, const char *why)
 			db_file_set_error(env->db, j->id, ST_FAILED,
 			    j->attempts, why);
 		env->failed++;
+		metrics_file_done(j->w->name, ST_FAILED, 0, 0);
 		if (j->src_in_staging || j->kind == K_COPY ||
 		    j->state != ST_HASHED)
 			job_park(j, ST_FAILED);
@@ -1073,6 +1083,7 @@ job_duplicate(struct job *j, int64_t orig, const char *orig_dest)
 	log_ev(LOG_INFO, "file_duplicate", "path=%s id=%lld sha256=%s"
 	    " original_id=%lld original=%s", job_logpath(j), (long long)j->id,
 	    j->sha256, (long long)orig, orig_dest ? orig_dest : "");
+	metrics_file_done(j->w->name, ST_SKIPPED_DUPLICATE, 0, 0);
 	job_close_fds(j);	/* the O_TMPFILE copy vanishes */
 	j->state = ST_SKIPPED_DUPLICATE;
 	job_dispose_duplicate(j);
@@ -1111,6 +1122,7 @@ sched_job_result(struct job *j, const struct msg_result *res)
 		job_retry(j, why);
 		goto out;
 	}
+	metrics_hash_bytes(res->bytes);
 	hex_encode(res->sha256, sizeof(res->sha256), sha);
 	if (j->verifying) {
 		job_verified(j, sha);
@@ -1349,6 +1361,7 @@ job_manifest(struct job *j)
 	    " xxh128=%s bytes=%lld id=%lld", r.source_path, r.dest, r.sha256,
 	    r.xxh128, (long long)r.size, (long long)r.id);
 	env->ingested++;
+	metrics_file_done(j->w->name, ST_MANIFESTED, r.size, j->first_seen_ns);
 	buf_free(&line);
 	file_rec_free(&r);
 	j->state = ST_MANIFESTED;

@@ -17,6 +17,7 @@
 #include "htab.h"
 #include "ingestd.h"
 #include "log.h"
+#include "metrics.h"
 #include "privop.h"
 #include "sched.h"
 #include "template.h"
@@ -205,6 +206,7 @@ watch_add(struct wrules *r, char **err)
 	w->rules = r;
 	htab_init(&w->jobs);
 	TAILQ_INSERT_TAIL(&watches, w, entry);
+	metrics_watch_add(w->name);
 	return w;
 }
 
@@ -343,6 +345,7 @@ watch_rescan(const char *why)
 		if (w->retired)
 			continue;
 		w->unwatched = 0;
+		metrics_rescan(w->name, why);
 		watch_dir(w, "", 1);
 	}
 }
@@ -351,11 +354,15 @@ static void
 watch_event(const struct inotify_event *ev)
 {
 	struct wdent *e;
+	struct watch *w;
 	char key[16], *rel;
 
 	if (ev->mask & IN_Q_OVERFLOW) {
 		in.overflows++;
 		log_ev(LOG_WARN, "inotify_overflow", "count=%d", in.overflows);
+		TAILQ_FOREACH(w, &watches, entry)
+			if (!w->retired)
+				metrics_overflow(w->name);
 		watch_rescan("overflow");
 		return;
 	}
@@ -366,6 +373,7 @@ watch_event(const struct inotify_event *ev)
 	}
 	if ((e = htab_get(&in.wds, key)) == NULL || e->w->retired)
 		return;
+	metrics_watch_event(e->w->name);
 	if (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF)) {
 		if (*e->rel == '\0')
 			log_ev(LOG_ERR, "staging_root_gone", "watch=%s path=%s",
@@ -420,6 +428,7 @@ watch_arm(struct watch *w)
 	/* the root watch goes up before the scan so nothing falls between */
 	if (in.fd != -1 && watch_inotify_add(w, "") == -1)
 		return -1;
+	metrics_rescan(w->name, "start");
 	watch_dir(w, "", 1);
 	return 0;
 }
@@ -487,7 +496,7 @@ watch_retire(struct watch *w)
 }
 
 static void
-free_wdent(const char *key, void *value, void *arg)
+frewdent(const char *key, void *value, void *arg)
 {
 	wdent_free(value);
 }
@@ -508,7 +517,7 @@ watch_stop(void)
 		in.fd = -1;
 	}
 	if (in.wds.slots) {
-		htab_foreach(&in.wds, free_wdent, NULL);
+		htab_foreach(&in.wds, frewdent, NULL);
 		htab_free(&in.wds);
 	}
 }

@@ -20,22 +20,6 @@ teardown() {
 	teardown_tree
 }
 
-# The common head of every test configuration (10 lines).
-conf_head() {
-	cat <<EOF
-state-dir "$T/state"
-control "$T/ctl.sock"
-workers 2
-log json
-watch "main" {
-	path "$IN"
-	complete stability 1s
-	to "$WH/ingest_date={date}/{name}"
-	manifest "$MAN/{yyyy}/{mm}/{dd}/{hh}/manifest.jsonl"
-}
-EOF
-}
-
 # conf_watch NAME PATH [extra lines...]: a second watch block.
 conf_watch() {
 	local name=$1 path=$2
@@ -47,12 +31,6 @@ conf_watch() {
 	done
 	printf '\tto "%s/{watch}/{name}"\n' "$T/wh2"
 	printf '\tmanifest "%s/%s.jsonl"\n}\n' "$MAN" "$name"
-}
-
-start_conf() {
-	"$INGESTD" -f "$CONF" -v "$@" 2>>"$LOG" &
-	DAEMON_PID=$!
-	wait_for_log '"event":"ready"' || { cat "$LOG" >&2; return 1; }
 }
 
 @test "-n accepts a valid file and exits 0" {

@@ -44,12 +44,6 @@ EOF
 	} >"$CONF"
 }
 
-start_conf() {
-	"$INGESTD" -f "$CONF" -v "$@" 2>>"$LOG" &
-	DAEMON_PID=$!
-	wait_for_log '"event":"ready"' || { cat "$LOG" >&2; return 1; }
-}
-
 ctl() { run --separate-stderr "$INGESTCTL" "$@"; }
 
 # as_user UID GID [GROUP,...] CMD...: run CMD with other credentials.
@@ -93,8 +87,13 @@ assert d["workers_busy"] + d["workers_idle"] <= 2 and d["queue_depth"] == 0, d
 assert d["oldest_unfinished_id"] is None, d
 for k in ("version", "uptime_s", "started_at", "state_db", "worker_restarts"):
     assert k in d, k
+# two files within the last minute: a rate above zero in every window
+for w in ("1m", "5m", "1h"):
+    assert d["files_per_s_" + w] > 0 and d["bytes_per_s_" + w] > 0, d
 w = [r for r in recs if r["kind"] == "watch"]
 assert [x["name"] for x in w] == ["main"] and w[0]["status"] == "watching", w
+assert w[0]["last_event_at"] and w[0]["last_rescan_at"], w
+assert w[0]["overflows"] == 0 and w[0]["unwatched_dirs"] == 0, w
 s = {r["state"]: r["files"] for r in recs if r["kind"] == "state"}
 assert s["MANIFESTED"] == 2 and sum(s.values()) == 2, s
 '

@@ -37,6 +37,37 @@ ingestd_args() {
 	    --log-level debug
 }
 
+# conf_head [global lines...]: the common head of the config-file tests:
+# state and control socket in $T, then the lines given, then watch "main"
+# ($IN into $WH and $MAN).  Without lines it is 10 lines long.
+conf_head() {
+	local l
+	cat <<EOF
+state-dir "$T/state"
+control "$T/ctl.sock"
+workers 2
+log json
+EOF
+	for l in "$@"; do
+		printf '%s\n' "$l"
+	done
+	cat <<EOF
+watch "main" {
+	path "$IN"
+	complete stability 1s
+	to "$WH/ingest_date={date}/{name}"
+	manifest "$MAN/{yyyy}/{mm}/{dd}/{hh}/manifest.jsonl"
+}
+EOF
+}
+
+# Start the daemon on $CONF in the background; returns once it is ready.
+start_conf() {
+	"$INGESTD" -f "$CONF" -v "$@" 2>>"$LOG" &
+	DAEMON_PID=$!
+	wait_for_log '"event":"ready"' || { cat "$LOG" >&2; return 1; }
+}
+
 # Start the daemon in the background; returns once it is ready.
 start_daemon() {
 	# shellcheck disable=SC2046

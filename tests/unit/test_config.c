@@ -245,7 +245,10 @@ test_defaults_print_every_setting(void **state)
 	    "hash sha256\n"
 	    "log json\n"
 	    "rescan 60s\n"
-	    "sandbox auto\n", cpus_default());
+	    "sandbox auto\n"
+	    "# log-file: none (stderr, or syslog with --daemon)\n"
+	    "# metrics listen: off\n"
+	    "# metrics textfile: off\n", cpus_default());
 	got = print_to_string(conf);
 	assert_string_equal(got, want);
 	free(got);
@@ -330,6 +333,12 @@ test_design_example_loads_as_written(void **state)
 	assert_int_equal(conf->log_json, 1);
 	assert_int_equal(conf->rescan_secs, 60);
 	assert_string_equal(conf->sandbox, "auto");
+	assert_string_equal(conf->metrics_addr, "127.0.0.1");
+	assert_int_equal(conf->metrics_port, 9464);
+	assert_string_equal(conf->metrics_textfile,
+	    "/var/lib/node_exporter/ingestd.prom");
+	assert_int_equal(conf->metrics_interval_secs, 30);
+	assert_string_equal(conf->log_file, "/var/log/ingestd/ingestd.log");
 
 	w = TAILQ_FIRST(&conf->watches);
 	assert_non_null(w);
@@ -940,8 +949,23 @@ static const struct bad_case bad_cases[] = {
 	    "unknown keyword 'recursiv' (did you mean 'recursive'?)" },
 	{ W4 "\tfrobnicate 1\n}\n", NULL, MAIN, 5,
 	    "unknown keyword 'frobnicate'" },
-	{ "metrics listen 127.0.0.1:9464\n", NULL, MAIN, 1,
-	    "unknown keyword 'metrics'" },
+	{ "metrics listen 300.0.0.1:9464\n", NULL, MAIN, 1,
+	    "metrics listen '300.0.0.1:9464': not a numeric IPv4 address" },
+	{ "metrics listen 127.0.0.1:65536\n", NULL, MAIN, 1,
+	    "metrics listen '127.0.0.1:65536': expected a port from 0 to "
+	    "65535" },
+	{ "metrics listen ::1:9464\n", NULL, MAIN, 1,
+	    "metrics listen '::1:9464': write an IPv6 address in brackets" },
+	{ "metrics listen 1\nmetrics listen 2\n", NULL, MAIN, 2,
+	    "duplicate 'metrics listen'" },
+	{ "metrics textfile \"m.prom\"\n", NULL, MAIN, 1,
+	    "metrics textfile 'm.prom' must be an absolute path" },
+	{ "metrics textfile \"/m.prom\" interval 0s\n", NULL, MAIN, 1,
+	    "metrics textfile interval 0s is out of range (1s to 86400s)" },
+	{ "metrics\n", NULL, MAIN, 1, "unexpected end of line after "
+	    "'metrics', expected 'listen' or 'textfile'" },
+	{ "log-file \"x.log\"\n", NULL, MAIN, 1,
+	    "log-file 'x.log' must be an absolute path" },
 	{ "path \"/srv\"\n", NULL, MAIN, 1,
 	    "'path' is only valid inside a watch block" },
 	{ W4 "\tworkers 2\n}\n", NULL, MAIN, 5,
