@@ -1326,6 +1326,10 @@ job_manifest(struct job *j)
 		if (manifest_append(j->r->manifest.fd, r.manifest, line.data,
 		    line.len) == -1)
 			has = -1;
+	} else if (has == 1) {
+		/* written before a crash, maybe never synced */
+		if (manifest_sync(j->r->manifest.fd, r.manifest) == -1)
+			has = -1;
 	}
 	if (has == -1 || db_file_set_state(env->db, j->id, ST_MANIFESTED,
 	    r.manifest) == -1) {
