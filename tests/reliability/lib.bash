@@ -101,3 +101,24 @@ mount_ext4() {
 needs_strace() {
 	command -v strace >/dev/null || skip "strace not installed"
 }
+
+# use_config [WATCH LINES...]: run the daemon from a config file with a
+# fixed manifest path (so strace -P can aim at it) and its own control
+# socket; extra lines go into the watch block.
+use_config() {
+	local l
+	CONF=$T/ingestd.conf
+	DB=$T/state/audit.db
+	{
+		printf 'state-dir "%s"\ncontrol "%s"\nworkers 2\nlog json\n%s' \
+		    "$T/state" "$T/ctl.sock" "${CONF_GLOBAL:+$CONF_GLOBAL
+}"
+		printf 'watch "main" {\n\tpath "%s"\n\tcomplete stability 1s\n' "$IN"
+		printf '\tto "%s/{name}"\n\tmanifest "%s/manifest.jsonl"\n' "$WH" "$MAN"
+		for l in "$@"; do
+			printf '\t%s\n' "$l"
+		done
+		printf '}\n'
+	} >"$CONF"
+	ingestd_args() { echo -f "$CONF" -v; }
+}
