@@ -58,7 +58,8 @@ release_gen() {
 # check_invariants [OPTIONS...]: the shared checker on this test's tree.
 check_invariants() {
 	run "$INVARIANTS" check --db "$DB" --staging "$IN" --archive "$WH" \
-	    --manifests "$MAN" --dropped "$T/dropped" "$@"
+	    --manifests "$MAN" --dropped "$T/dropped" \
+	    --hash-cache "$T/hash-cache" "$@"
 	if [ "$status" != 0 ]; then
 		echo "$output" >&2
 		echo "--- last warnings of $LOG:" >&2
