@@ -12,7 +12,7 @@ STABILITY=${STABILITY:-0}
 ingestd_args() {
 	echo --input "$IN" --warehouse "$WH" --manifests "$MAN" \
 	    --state-path "$DB" --stability-seconds "$STABILITY" \
-	    --concurrency 2 --log-level debug
+	    --control "$T/ctl.sock" --concurrency 2 --log-level debug
 }
 
 setup_rel() {
