@@ -627,6 +627,10 @@ job_enqueue(struct job *j, int front)
 			free(src);
 			j->id = r.id;
 		} else if (!j->verifying) {
+			/* the file may have changed (or been replaced) since */
+			db_file_set_stat(env->db, j->id, j->st.st_dev,
+			    j->st.st_ino, j->st.st_size, stat_ns(&j->st.st_mtim),
+			    stat_ns(&j->st.st_ctim));
 			db_file_set_state(env->db, j->id, ST_QUEUED, NULL);
 		}
 	}
