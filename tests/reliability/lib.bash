@@ -78,6 +78,8 @@ all_terminal() {
 }
 
 dump_unfinished() {
+	echo "rows:" >&2
+	db "SELECT id, relpath, state, sha256, dest FROM files" >&2
 	echo "unfinished rows:" >&2
 	db "SELECT id, relpath, state, attempts, last_error FROM files
 	    WHERE state NOT IN ('MANIFESTED','SKIPPED_DUPLICATE')" >&2
