@@ -19,7 +19,7 @@ teardown() { teardown_tree; }
 crash_master_at() {
 	local sc=$1 k=$2 rc=0
 	# shellcheck disable=SC2046
-	strace -qq -o /dev/null -e trace="$sc" \
+	no_lsan strace -qq -o /dev/null -e trace="$sc" \
 	    -e inject="$sc":signal=KILL:when="$k" \
 	    "$INGESTD" $(ingestd_args) --once 2>>"$LOG" || rc=$?
 	case $rc in
@@ -35,6 +35,7 @@ make_crashing_worker() {
 	cat >"$T/worker" <<-EOF
 	#!/bin/sh
 	[ -e "$T/killed" ] && exec "$INGEST_WORKER" "\$@"
+	export ASAN_OPTIONS=\${ASAN_OPTIONS:+\$ASAN_OPTIONS:}detect_leaks=0
 	strace -qq -o /dev/null -e trace=$1 \\
 	    -e inject=$1:signal=KILL:when=$2 "$INGEST_WORKER" "\$@"
 	rc=\$?

@@ -22,7 +22,7 @@ settled() { [ -z "$(find "$IN" -type f -newerct '1.2 seconds ago')" ]; }
 run_injected() {
 	wait_until 10 settled
 	# shellcheck disable=SC2046
-	run strace -qq -y -o "$T/trace" "$@" "$INGESTD" $(ingestd_args) --once
+	run no_lsan strace -qq -y -o "$T/trace" "$@" "$INGESTD" $(ingestd_args) --once
 	printf '%s\n' "$output" >>"$LOG"
 }
 
@@ -114,6 +114,7 @@ retried_with() {
 	gen_corpus 4 64
 	cat >"$T/worker" <<-EOF
 	#!/bin/sh
+	export ASAN_OPTIONS=\${ASAN_OPTIONS:+\$ASAN_OPTIONS:}detect_leaks=0
 	exec strace -qq -o /dev/null -P "$IN/f2.dat" -e trace=fdatasync \\
 	    -e inject=fdatasync:error=EIO "$INGEST_WORKER" "\$@"
 	EOF
