@@ -7,7 +7,7 @@
 load lib
 
 setup() { setup_rel; }
-teardown() { teardown_tree; }
+teardown() { teardown_rel; }
 
 @test "regress: random and truncated control frames never crash or wedge the master" {
 	start_daemon

@@ -11,7 +11,7 @@ setup() {
 	needs_strace
 	setup_rel
 }
-teardown() { teardown_tree; }
+teardown() { teardown_rel; }
 
 # One crash run: ingestd --once under strace, killed at the K-th SYSCALL
 # of the master.  Returns 0 if the run was killed, 1 if it finished (K is

@@ -15,7 +15,7 @@ archive_on_ext4() {
 	use_config "retry 10 backoff 1s"
 }
 
-teardown() { teardown_tree; }
+teardown() { teardown_rel; }
 
 free_kib() { echo $(($(stat -f -c '%a * %S' "$T/vol") / 1024)); }
 

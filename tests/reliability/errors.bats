@@ -12,7 +12,7 @@ setup() {
 	setup_rel
 	use_config "retry 3 backoff 1s"
 }
-teardown() { teardown_tree; }
+teardown() { teardown_rel; }
 
 # Files dropped by rename need one stability second before --once takes
 # them (the config's minimum window).

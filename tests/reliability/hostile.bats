@@ -11,7 +11,7 @@ setup() {
 	setup_rel
 	mount_tmpfs "$T/wh"	# cross-filesystem: a worker copies the bytes
 }
-teardown() { teardown_tree; }
+teardown() { teardown_rel; }
 
 @test "regress: names with a newline, quote, backslash or invalid UTF-8 are archived with a valid manifest line" {
 	local nl q bad

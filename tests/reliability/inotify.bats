@@ -14,7 +14,7 @@ setup() {
 }
 teardown() {
 	[ -n "$OLD_QUEUED" ] && echo "$OLD_QUEUED" >"$QUEUED"
-	teardown_tree
+	teardown_rel
 }
 
 # The limit applies to inotify instances created while it is lowered:

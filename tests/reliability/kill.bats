@@ -11,7 +11,7 @@ setup() {
 	setup_rel
 	mount_tmpfs "$T/wh" 8g
 }
-teardown() { teardown_tree; }
+teardown() { teardown_rel; }
 
 manifested() { db "SELECT count(*) FROM files WHERE state IN
     ('MANIFESTED','SKIPPED_DUPLICATE')" 2>/dev/null || echo 0; }

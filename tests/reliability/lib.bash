@@ -129,3 +129,9 @@ use_config() {
 	} >"$CONF"
 	ingestd_args() { echo -f "$CONF" -v; }
 }
+
+# Teardown that also works when setup skipped before making the tree.
+teardown_rel() {
+	[ -n "${T:-}" ] || return 0
+	teardown_tree
+}

@@ -11,7 +11,7 @@ setup() {
 	needs_strace
 	setup_rel
 }
-teardown() { teardown_tree; }
+teardown() { teardown_rel; }
 
 traced_run() {
 	# shellcheck disable=SC2046

@@ -11,7 +11,7 @@ setup() {
 	[ "$(id -u)" = 0 ] || skip "the full sandbox needs root"
 	setup_rel
 }
-teardown() { teardown_tree; }
+teardown() { teardown_rel; }
 
 audit_run() {
 	local san=
