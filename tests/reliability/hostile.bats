@@ -81,3 +81,17 @@ copying() { [ "$(db "SELECT state FROM files WHERE relpath = 'slow.bin'" 2>/dev/
 	assert_equal "$(cat "$WH"/ingest_date=*/slow.bin)" "the replacement"
 	check_invariants
 }
+
+@test "regress: a sparse file (1 GiB in CI, 10 GiB long) is archived whole by rename and stays sparse" {
+	umount "$WH"		# same filesystem: hashed, then renamed
+	MOUNTS=()
+	truncate -s "$(scale 1G 10G)" "$T/gen/sparse.img"
+	printf 'tail' >>"$T/gen/sparse.img"
+	release_gen
+	run_once
+	assert_success
+	local f
+	f=$(echo "$WH"/ingest_date=*/sparse.img)
+	[ "$(stat -c %b "$f")" -lt 1024 ] || fail "the archive copy is not sparse"
+	check_invariants
+}
