@@ -95,3 +95,35 @@ copying() { [ "$(db "SELECT state FROM files WHERE relpath = 'slow.bin'" 2>/dev/
 	[ "$(stat -c %b "$f")" -lt 1024 ] || fail "the archive copy is not sparse"
 	check_invariants
 }
+
+state_of() { db "SELECT state FROM files WHERE relpath = '$1'" 2>/dev/null; }
+both_copying() { [ "$(count_state PROCESSING)" -ge 2 ]; }
+victim_queued() { [ "$(state_of victim.csv)" = QUEUED ]; }
+
+@test "regress: a file swapped for a symlink after discovery is REJECTED when opened, its target never read" {
+	mkdir -p "$T/outside"
+	printf 'secret outside the watch' >"$T/outside/secret"
+	head -c 4194304 /dev/urandom >"$T/gen/big1.bin"
+	head -c 4194304 /dev/urandom >"$T/gen/big2.bin"
+	# both workers busy for a while, so the victim waits QUEUED
+	INGESTD_TEST_WORKER_SLEEP_MS=1000 start_daemon
+	release_gen
+	wait_until 30 both_copying
+	printf 'victim' >"$T/gen/victim.csv"
+	release_gen
+	wait_until 30 victim_queued
+	# swap it for a symlink to a file outside, atomically
+	ln -s "$T/outside/secret" "$IN/.swap"
+	mv -T "$IN/.swap" "$IN/victim.csv"
+	wait_until 60 bash -c "[ \"\$(sqlite3 '$DB' \"SELECT state FROM files WHERE relpath = 'victim.csv'\")\" = REJECTED ]"
+	assert_equal "$(db "SELECT last_error FROM files WHERE relpath = 'victim.csv'")" "symlink in path"
+	wait_state MANIFESTED 2 60
+	kill -0 "$DAEMON_PID"
+	stop_daemon
+	# the target is untouched and nothing of it reached the archive
+	assert_equal "$(cat "$T/outside/secret")" "secret outside the watch"
+	[ -L "$IN/victim.csv" ]
+	run grep -rl "secret outside" "$WH" "$MAN"
+	assert_output ""
+	check_invariants --states MANIFESTED,SKIPPED_DUPLICATE,REJECTED
+}
