@@ -65,10 +65,27 @@ retried_with() {
 @test "regress: EIO from the destination directory fsync is retried and never archives twice" {
 	mount_tmpfs "$WH"
 	gen_corpus 3 64
-	run_injected -P "$WH" -e trace=fsync -e inject=fsync:error=EIO:when=1
+	run_injected -P "$WH" -e trace=fsync,close -e inject=fsync:error=EIO:when=1
 	assert_success
 	log_has '"error":"publish: Input/output error"'
 	check_invariants
+	not_synced_again "$WH"
+}
+
+# After a failed fsync/fdatasync of PATH on descriptor N, N is closed
+# before PATH is synced again: a failed sync is never retried on the same
+# descriptor (its error, and maybe its data, are gone).
+not_synced_again() {
+	run awk -v p="<$1>" '
+	    /sync\(/ && index($0, p) && / = -1 E/ {
+	        split($0, a, "("); split(a[2], b, "<"); fd = b[1]; failed = 1; next }
+	    failed && index($0, "close(" fd "<") { closed = 1 }
+	    failed && /sync\(/ && index($0, p) && !closed { bad = 1 }
+	    END { exit (failed && !bad) ? 0 : 1 }' "$T/trace"
+	[ "$status" = 0 ] || {
+		cat "$T/trace" >&2
+		fail "a failed sync of $1 was retried on the same descriptor"
+	}
 }
 
 @test "regress: EIO writing the manifest keeps the file MOVED, then writes its line once" {
@@ -85,7 +102,7 @@ retried_with() {
 	printf 'only file' >"$T/gen/a.csv"
 	release_gen
 	run_injected -P "$MAN/manifest.jsonl" -P "$IN" \
-	    -e trace=write,fdatasync,fsync,unlinkat \
+	    -e trace=write,fdatasync,fsync,unlinkat,close \
 	    -e inject=fdatasync:error=EIO:when=1
 	assert_success
 	log_has '"event":"manifest_write_failed"'
@@ -102,6 +119,7 @@ retried_with() {
 		cat "$T/trace" >&2
 		fail "the source was unlinked before its manifest line was synced again"
 	}
+	not_synced_again "$MAN/manifest.jsonl"
 }
 
 # The worker's fdatasync of one file's source (same filesystem: a hash job
