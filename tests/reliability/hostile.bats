@@ -40,10 +40,11 @@ teardown() { teardown_rel; }
 	assert_output ""
 }
 
-# A copy that takes a while (each 1 MiB chunk sleeps 100 ms in the worker).
+# A copy that takes two seconds (each 1 MiB chunk sleeps 1 s in the
+# worker): the change below lands while it runs, even on a loaded machine.
 slow_start() {
-	head -c 4194304 /dev/urandom >"$T/gen/slow.bin"
-	INGESTD_TEST_WORKER_SLEEP_MS=100 start_daemon
+	head -c 2097152 /dev/urandom >"$T/gen/slow.bin"
+	INGESTD_TEST_WORKER_SLEEP_MS=1000 start_daemon
 }
 
 copying() { [ "$(db "SELECT state FROM files WHERE relpath = 'slow.bin'" 2>/dev/null)" = PROCESSING ]; }
@@ -71,11 +72,13 @@ copying() { [ "$(db "SELECT state FROM files WHERE relpath = 'slow.bin'" 2>/dev/
 @test "regress: a file replaced under its name during the copy: the replacement is archived once, nothing partial" {
 	slow_start
 	mv "$T/gen/slow.bin" "$IN/slow.bin"
-	wait_until 30 copying
 	printf 'the replacement' >"$T/gen/slow.bin"
 	"$INVARIANTS" record "$T/gen" "$T/dropped" "$T/gen/slow.bin"
+	wait_until 30 copying
 	mv "$T/gen/slow.bin" "$IN/slow.bin"
 	wait_until 60 all_terminal || dump_unfinished
+	log_has '"event":"file_changed"' ||
+	    fail "the copy ended before the replacement landed (test timing)"
 	stop_daemon
 	assert_equal "$(archive_files | wc -l)" 1
 	assert_equal "$(cat "$WH"/ingest_date=*/slow.bin)" "the replacement"
