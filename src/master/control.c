@@ -56,6 +56,7 @@ struct conn {
 	struct frameq		 out;
 	size_t			 queued;
 	int			 closing;	/* close once the queue is sent */
+	int			 broken;	/* peer gone: the loop closes it */
 	struct reconcile	*task;		/* a reconcile in progress */
 	uint64_t		 req_id;
 };
@@ -78,6 +79,27 @@ static void	conn_close(struct conn *);
 
 /* --- output: frames are queued and written when the socket takes them --- */
 
+/*
+ * The peer is gone.  Never free the connection here: the handler that is
+ * sending records on it still holds it.  Drop what is queued and let the
+ * event loop close it (conn_write_cb).
+ */
+static void
+conn_break(struct conn *c)
+{
+	struct frame *f;
+
+	while ((f = TAILQ_FIRST(&c->out)) != NULL) {
+		TAILQ_REMOVE(&c->out, f, entry);
+		buf_free(&f->b);
+		free(f);
+	}
+	c->queued = 0;
+	c->closing = 1;
+	c->broken = 1;
+	event_active(c->wev, EV_WRITE, 0);
+}
+
 static void
 conn_flush(struct conn *c)
 {
@@ -95,7 +117,7 @@ conn_flush(struct conn *c)
 		if (n == -1) {
 			log_ev(LOG_DEBUG, "control_send_failed", "pid=%d errno=%d",
 			    (int)c->pid, errno);
-			conn_close(c);
+			conn_break(c);
 			return;
 		}
 		TAILQ_REMOVE(&c->out, f, entry);
@@ -110,7 +132,12 @@ conn_flush(struct conn *c)
 static void
 conn_write_cb(evutil_socket_t fd, short what, void *arg)
 {
-	conn_flush(arg);
+	struct conn *c = arg;
+
+	if (c->broken)
+		conn_close(c);
+	else
+		conn_flush(c);
 }
 
 static struct frame *
@@ -125,6 +152,11 @@ frame_new(void)
 static void
 conn_queue(struct conn *c, struct frame *f)
 {
+	if (c->broken) {
+		buf_free(&f->b);
+		free(f);
+		return;
+	}
 	if (c->queued + f->b.len > CONTROL_MAX_QUEUED) {
 		log_ev(LOG_WARN, "control_client_slow", "pid=%d uid=%u",
 		    (int)c->pid, (unsigned)c->uid);

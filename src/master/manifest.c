@@ -166,9 +166,12 @@ manifest_append(int rootfd, const char *rel, const char *line, size_t len)
 {
 	ssize_t n;
 	size_t done = 0;
+	off_t start;
 	int fd;
 
 	if ((fd = manifest_open(rootfd, rel)) == -1)
+		return -1;
+	if ((start = lseek(fd, 0, SEEK_END)) == -1)
 		return -1;
 	while (done < len) {
 		n = write(fd, line + done, len - done);
@@ -185,11 +188,34 @@ fail:
 	/*
 	 * A failed write or fdatasync leaves the file in an unknown state:
 	 * never fsync the same descriptor again; reopen (and repair) next time.
+	 * After a failed fdatasync the line is still in the page cache but
+	 * maybe not on disk (its pages may even be marked clean), so the
+	 * retry must not find it there and trust it: cut it off, and the
+	 * retry writes and syncs it again.
 	 */
 	n = errno;
+	if (ftruncate(fd, start) == -1)
+		log_ev(LOG_ERR, "manifest_cut_failed", "manifest=%s errno=%d",
+		    rel, errno);
 	manifest_close();
 	errno = (int)n;
 	return -1;
+}
+
+int
+manifest_sync(int rootfd, const char *rel)
+{
+	int fd, saved;
+
+	if ((fd = manifest_open(rootfd, rel)) == -1)
+		return -1;
+	if (fdatasync(fd) == -1) {
+		saved = errno;
+		manifest_close();	/* never fsync this descriptor again */
+		errno = saved;
+		return -1;
+	}
+	return 0;
 }
 
 int

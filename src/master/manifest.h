@@ -21,6 +21,11 @@ void	manifest_line(struct buf *, const struct file_rec *);
  */
 int	manifest_append(int rootfd, const char *rel, const char *line,
 	    size_t len);
+/*
+ * fdatasync the manifest at rel: a line found there after a crash may
+ * never have been synced.  Returns 0, or -1 with errno.
+ */
+int	manifest_sync(int rootfd, const char *rel);
 /* Does the manifest at rel already hold the line for id?  1, 0, -1. */
 int	manifest_has_id(int rootfd, const char *rel, int64_t id);
 /* Close the cached descriptor (shutdown). */

@@ -636,6 +636,10 @@ job_enqueue(struct job *j, int front)
 			free(src);
 			j->id = r.id;
 		} else if (!j->verifying) {
+			/* the file may have changed (or been replaced) since */
+			db_file_set_stat(env->db, j->id, j->st.st_dev,
+			    j->st.st_ino, j->st.st_size, stat_ns(&j->st.st_mtim),
+			    stat_ns(&j->st.st_ctim));
 			db_file_set_state(env->db, j->id, ST_QUEUED, NULL);
 		}
 	}
@@ -1337,6 +1341,10 @@ job_manifest(struct job *j)
 		manifest_line(&line, &r);
 		if (manifest_append(j->r->manifest.fd, r.manifest, line.data,
 		    line.len) == -1)
+			has = -1;
+	} else if (has == 1) {
+		/* written before a crash, maybe never synced */
+		if (manifest_sync(j->r->manifest.fd, r.manifest) == -1)
 			has = -1;
 	}
 	if (has == -1 || db_file_set_state(env->db, j->id, ST_MANIFESTED,

@@ -236,8 +236,9 @@ template_expand(const char *tmpl, const struct tmpl_ctx *c, struct buf *out,
 {
 	size_t start = out->len;
 
+	/* an expansion that added nothing leaves out->data NULL */
 	if (template_walk(tmpl, c, out, why) == -1 ||
-	    path_check(out->data + start, out->len - start,
+	    path_check(out->data ? out->data + start : "", out->len - start,
 	    template_prefix_len(tmpl), why) == -1) {
 		out->len = start;
 		if (out->data)

@@ -1,0 +1,149 @@
+#!/usr/bin/env bats
+# Scenario 5: injected I/O errors instead of crashes (strace -e inject=
+# ...:error=EIO|ENOSPC) on the temp file's creation, linkat, the directory
+# fsync, the manifest's write and fdatasync, and the worker's fdatasync.
+# The file goes RETRY_PENDING with the errno (FAILED when retries run
+# out), nothing partial is published, and the daemon keeps ingesting.
+
+load lib
+
+setup() {
+	needs_strace
+	setup_rel
+	use_config "retry 3 backoff 1s"
+}
+teardown() { teardown_rel; }
+
+# Files dropped by rename need one stability second before --once takes
+# them (the config's minimum window).
+settled() { [ -z "$(find "$IN" -type f -newerct '1.2 seconds ago')" ]; }
+
+# run_injected STRACE-ARGS...: ingestd --once under strace (master only).
+run_injected() {
+	wait_until 10 settled
+	# shellcheck disable=SC2046
+	run no_lsan strace -qq -y -o "$T/trace" "$@" "$INGESTD" $(ingestd_args) --once
+	printf '%s\n' "$output" >>"$LOG"
+}
+
+# The audit trail of a file went through RETRY_PENDING with this error.
+retried_with() {
+	local n
+	n=$(db "SELECT count(*) FROM events e JOIN files f ON f.id = e.file_id
+	    WHERE f.relpath = '$1' AND e.state = 'RETRY_PENDING'
+	    AND e.detail LIKE '%$2%'")
+	[ "$n" -ge 1 ] || {
+		echo "no RETRY_PENDING with '$2' for $1; its events:" >&2
+		db "SELECT e.state, e.detail FROM events e JOIN files f
+		    ON f.id = e.file_id WHERE f.relpath = '$1'" >&2
+		return 1
+	}
+}
+
+@test "regress: ENOSPC creating the temp file is retried and ingests everything" {
+	mount_tmpfs "$WH"
+	gen_corpus 3 64
+	# the first openat beneath the archive root is the start-up open of
+	# the root itself; the second is the first O_TMPFILE
+	run_injected -P "$WH" -e trace=openat -e inject=openat:error=ENOSPC:when=2
+	assert_success
+	retried_with f1.dat "No space left on device" ||
+	    retried_with f2.dat "No space left on device" ||
+	    retried_with f3.dat "No space left on device"
+	check_invariants
+}
+
+@test "regress: EIO from linkat publishes nothing partial and is retried" {
+	mount_tmpfs "$WH"
+	gen_corpus 3 64
+	run_injected -e trace=linkat -e inject=linkat:error=EIO:when=1
+	assert_success
+	log_has '"error":"publish: Input/output error"'
+	check_invariants
+}
+
+@test "regress: EIO from the destination directory fsync is retried and never archives twice" {
+	mount_tmpfs "$WH"
+	gen_corpus 3 64
+	run_injected -P "$WH" -e trace=fsync,close -e inject=fsync:error=EIO:when=1
+	assert_success
+	log_has '"error":"publish: Input/output error"'
+	check_invariants
+	not_synced_again "$WH"
+}
+
+# After a failed fsync/fdatasync of PATH on descriptor N, N is closed
+# before PATH is synced again: a failed sync is never retried on the same
+# descriptor (its error, and maybe its data, are gone).
+not_synced_again() {
+	run awk -v p="<$1>" '
+	    /sync\(/ && index($0, p) && / = -1 E/ {
+	        split($0, a, "("); split(a[2], b, "<"); fd = b[1]; failed = 1; next }
+	    failed && index($0, "close(" fd "<") { closed = 1 }
+	    failed && /sync\(/ && index($0, p) && !closed { bad = 1 }
+	    END { exit (failed && !bad) ? 0 : 1 }' "$T/trace"
+	[ "$status" = 0 ] || {
+		cat "$T/trace" >&2
+		fail "a failed sync of $1 was retried on the same descriptor"
+	}
+}
+
+@test "regress: EIO writing the manifest keeps the file MOVED, then writes its line once" {
+	gen_corpus 2 16
+	run_injected -P "$MAN/manifest.jsonl" -e trace=write \
+	    -e inject=write:error=EIO:when=1
+	assert_success
+	log_has '"event":"manifest_write_failed"'
+	check_invariants
+}
+
+@test "regress: EIO from the manifest fdatasync: the line is written and synced again before the source goes" {
+	mount_tmpfs "$WH"
+	printf 'only file' >"$T/gen/a.csv"
+	release_gen
+	run_injected -P "$MAN/manifest.jsonl" -P "$IN" \
+	    -e trace=write,fdatasync,fsync,unlinkat,close \
+	    -e inject=fdatasync:error=EIO:when=1
+	assert_success
+	log_has '"event":"manifest_write_failed"'
+	check_invariants
+	# after the failed fdatasync, a successful sync of the manifest must
+	# come before the source is unlinked
+	run awk -v m="$MAN/manifest.jsonl>" '
+	    index($0, "fdatasync(") && index($0, m) && / = -1 EIO/ { failed = 1; next }
+	    failed && index($0, "sync(") && index($0, m) && / = 0$/ { synced = 1 }
+	    index($0, "unlinkat(") && index($0, "\"a.csv\"") {
+	        seen = 1; exit (failed && synced) ? 0 : 1 }
+	    END { if (!seen) exit 2 }' "$T/trace"
+	[ "$status" = 0 ] || {
+		cat "$T/trace" >&2
+		fail "the source was unlinked before its manifest line was synced again"
+	}
+	not_synced_again "$MAN/manifest.jsonl"
+}
+
+# The worker's fdatasync of one file's source (same filesystem: a hash job
+# that syncs what will be renamed) always fails: that file ends FAILED with
+# the errno and stays in staging; the others are ingested.
+@test "regress: a file whose fdatasync always fails ends FAILED with the errno, the rest is ingested" {
+	# strace's error injection turns the syscall into an invalid one, which
+	# the seccomp filter kills: this worker runs unsandboxed
+	CONF_GLOBAL='sandbox off' use_config "retry 2 backoff 1s"
+	gen_corpus 4 64
+	cat >"$T/worker" <<-EOF
+	#!/bin/sh
+	export ASAN_OPTIONS=\${ASAN_OPTIONS:+\$ASAN_OPTIONS:}detect_leaks=0
+	exec strace -qq -o /dev/null -P "$IN/f2.dat" -e trace=fdatasync \\
+	    -e inject=fdatasync:error=EIO "$INGEST_WORKER" "\$@"
+	EOF
+	chmod +x "$T/worker"
+	INGEST_WORKER=$T/worker run_injected -e trace=none
+	# --once exits 1 when a file failed
+	assert_failure 1
+	assert_equal "$(db "SELECT state FROM files WHERE relpath = 'f2.dat'")" FAILED
+	run db "SELECT last_error FROM files WHERE relpath = 'f2.dat'"
+	assert_output --partial "Input/output error"
+	[ -f "$IN/f2.dat" ]
+	check_invariants --states MANIFESTED,SKIPPED_DUPLICATE,FAILED
+	assert_equal "$(count_state MANIFESTED)" 3
+}

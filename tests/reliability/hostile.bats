@@ -1,0 +1,132 @@
+#!/usr/bin/env bats
+# Scenario 8, the items tests/integration/hostile.bats does not cover:
+# names with a newline, quotes, backslashes or invalid UTF-8, a device
+# node, a file appended to and a file replaced under its name while a
+# worker copies it.  Each gets a precise state, nothing partial is
+# published, and the daemon stays up.
+
+load lib
+
+setup() {
+	setup_rel
+	mount_tmpfs "$T/wh"	# cross-filesystem: a worker copies the bytes
+}
+teardown() { teardown_rel; }
+
+@test "regress: names with a newline, quote, backslash or invalid UTF-8 are archived with a valid manifest line" {
+	local nl q bad
+	nl=$(printf 'new\nline.csv')
+	q='quo"te\back.csv'
+	bad=$(printf 'bad\xff\xfeutf.csv')
+	printf 'newline' >"$IN/$nl"
+	printf 'quote' >"$IN/$q"
+	printf 'invalid' >"$IN/$bad"
+	mknod "$IN/null.dev" c 1 3
+	run_once
+	assert_success
+	assert_equal "$(count_state MANIFESTED)" 3
+	assert_equal "$(db "SELECT state || ' ' || last_error FROM files WHERE relpath = 'null.dev'")" \
+	    "REJECTED not a regular file: device"
+	[ -c "$IN/null.dev" ]
+	# the archive holds the right bytes under each name
+	assert_equal "$(cat "$WH"/ingest_date=*/"$nl")" newline
+	assert_equal "$(cat "$WH"/ingest_date=*/"$q")" quote
+	assert_equal "$(cat "$WH"/ingest_date=*/"$bad")" invalid
+	# one strict JSON line each; the invalid name is flagged
+	assert_manifest_valid
+	assert_equal "$(manifest_lines | wc -l)" 3
+	manifest_lines | grep -q '"name_escaped":true'
+	run find "$IN" -type f
+	assert_output ""
+}
+
+# A copy that takes two seconds (each 1 MiB chunk sleeps 1 s in the
+# worker): the change below lands while it runs, even on a loaded machine.
+slow_start() {
+	head -c 2097152 /dev/urandom >"$T/gen/slow.bin"
+	INGESTD_TEST_WORKER_SLEEP_MS=1000 start_daemon
+}
+
+copying() { [ "$(db "SELECT state FROM files WHERE relpath = 'slow.bin'" 2>/dev/null)" = PROCESSING ]; }
+
+@test "regress: a file appended to during its copy is not published until it is complete" {
+	slow_start
+	cp "$T/gen/slow.bin" "$T/slow.final"
+	mv "$T/gen/slow.bin" "$IN/slow.bin"
+	wait_until 30 copying
+	printf 'appended tail' >>"$IN/slow.bin"
+	printf 'appended tail' >>"$T/slow.final"
+	"$INVARIANTS" record "$T" "$T/dropped" "$T/slow.final"
+	sed -i 's/ slow.final$/ slow.bin/' "$T/dropped"
+	wait_for_log '"event":"file_changed"'
+	wait_until 60 all_terminal || dump_unfinished
+	stop_daemon
+	# only the complete content was ever published
+	assert_equal "$(sha "$WH"/ingest_date=*/slow.bin)" "$(sha "$T/slow.final")"
+	check_invariants
+}
+
+# The first content was replaced by its writer before it was ingested:
+# like a file deleted before ingestion it is not owed to the archive, but
+# nothing of it may be published half, and the replacement is ingested.
+@test "regress: a file replaced under its name during the copy: the replacement is archived once, nothing partial" {
+	slow_start
+	mv "$T/gen/slow.bin" "$IN/slow.bin"
+	printf 'the replacement' >"$T/gen/slow.bin"
+	"$INVARIANTS" record "$T/gen" "$T/dropped" "$T/gen/slow.bin"
+	wait_until 30 copying
+	mv "$T/gen/slow.bin" "$IN/slow.bin"
+	wait_until 60 all_terminal || dump_unfinished
+	log_has '"event":"file_changed"' ||
+	    fail "the copy ended before the replacement landed (test timing)"
+	stop_daemon
+	assert_equal "$(archive_files | wc -l)" 1
+	assert_equal "$(cat "$WH"/ingest_date=*/slow.bin)" "the replacement"
+	check_invariants
+}
+
+@test "regress: a sparse file (1 GiB in CI, 10 GiB long) is archived whole by rename and stays sparse" {
+	umount "$WH"		# same filesystem: hashed, then renamed
+	MOUNTS=()
+	truncate -s "$(scale 1G 10G)" "$T/gen/sparse.img"
+	printf 'tail' >>"$T/gen/sparse.img"
+	release_gen
+	run_once
+	assert_success
+	local f
+	f=$(echo "$WH"/ingest_date=*/sparse.img)
+	[ "$(stat -c %b "$f")" -lt 1024 ] || fail "the archive copy is not sparse"
+	check_invariants
+}
+
+state_of() { db "SELECT state FROM files WHERE relpath = '$1'" 2>/dev/null; }
+both_copying() { [ "$(count_state PROCESSING)" -ge 2 ]; }
+victim_queued() { [ "$(state_of victim.csv)" = QUEUED ]; }
+
+@test "regress: a file swapped for a symlink after discovery is REJECTED when opened, its target never read" {
+	mkdir -p "$T/outside"
+	printf 'secret outside the watch' >"$T/outside/secret"
+	head -c 4194304 /dev/urandom >"$T/gen/big1.bin"
+	head -c 4194304 /dev/urandom >"$T/gen/big2.bin"
+	# both workers busy for a while, so the victim waits QUEUED
+	INGESTD_TEST_WORKER_SLEEP_MS=1000 start_daemon
+	release_gen
+	wait_until 30 both_copying
+	printf 'victim' >"$T/gen/victim.csv"
+	release_gen
+	wait_until 30 victim_queued
+	# swap it for a symlink to a file outside, atomically
+	ln -s "$T/outside/secret" "$IN/.swap"
+	mv -T "$IN/.swap" "$IN/victim.csv"
+	wait_until 60 bash -c "[ \"\$(sqlite3 '$DB' \"SELECT state FROM files WHERE relpath = 'victim.csv'\")\" = REJECTED ]"
+	assert_equal "$(db "SELECT last_error FROM files WHERE relpath = 'victim.csv'")" "symlink in path"
+	wait_state MANIFESTED 2 60
+	kill -0 "$DAEMON_PID"
+	stop_daemon
+	# the target is untouched and nothing of it reached the archive
+	assert_equal "$(cat "$T/outside/secret")" "secret outside the watch"
+	[ -L "$IN/victim.csv" ]
+	run grep -rl "secret outside" "$WH" "$MAN"
+	assert_output ""
+	check_invariants --states MANIFESTED,SKIPPED_DUPLICATE,REJECTED
+}

@@ -1,0 +1,106 @@
+#!/usr/bin/env bats
+# Scenarios 1 and 2: kill -9 of the master at random moments while files
+# (with duplicates) keep arriving on another filesystem, restarting each
+# time; kill -9 of a worker in the middle of copying large files.  After
+# every kill the safety invariants hold; at the end all of them do.
+# CI: n=10 kills; RELIABILITY_LONG=1: N=200.
+
+load lib
+
+setup() {
+	setup_rel
+	mount_tmpfs "$T/wh" 8g
+}
+teardown() { teardown_rel; }
+
+manifested() { db "SELECT count(*) FROM files WHERE state IN
+    ('MANIFESTED','SKIPPED_DUPLICATE')" 2>/dev/null || echo 0; }
+at_least_done() { [ "$(manifested)" -ge "$1" ] || all_terminal; }
+
+# A batch of NEW files: sizes mostly small, one in 20 up to MAXKIB; every
+# 10th batch file repeats the content of an earlier one.
+drop_batch() {
+	local first=$1 n=$2 max=$3 i kib
+	for i in $(seq "$first" $((first + n - 1))); do
+		if [ $((i % 10)) = 0 ] && [ "$i" -gt 10 ]; then
+			# a duplicate: an earlier file's content, under a new name
+			cp "$T/keep/f$((i - 7)).dat" "$T/gen/f$i.dat"
+		elif [ $((i % 20)) = 1 ]; then
+			kib=$((RANDOM % (max + 1)))
+			head -c $((kib * 1024)) /dev/urandom >"$T/gen/f$i.dat"
+		else
+			head -c $((RANDOM % 65536)) /dev/urandom >"$T/gen/f$i.dat"
+		fi
+		cp "$T/gen/f$i.dat" "$T/keep/f$i.dat"
+	done
+	release_gen
+}
+
+@test "regress: kill -9 of the master at random moments while files arrive loses nothing and archives nothing twice" {
+	local kills total batch max round next
+	kills=$(scale 10 200)
+	batch=$(scale 20 10)
+	max=$(scale 4096 65536)		# KiB: 4 MiB in CI, 64 MiB long
+	total=0
+	mkdir -p "$T/keep"
+	drop_batch 1 "$batch" "$max"
+	total=$batch
+	start_daemon
+	for round in $(seq 1 "$kills"); do
+		# kill once a random number of further files is done
+		next=$(($(manifested) + 1 + RANDOM % 5))
+		wait_until 60 at_least_done "$next" || dump_unfinished
+		kill -KILL "$DAEMON_PID"
+		wait "$DAEMON_PID" || true
+		DAEMON_PID=
+		check_invariants --incomplete || fail "after kill $round"
+		# more arrive while the daemon is down
+		drop_batch $((total + 1)) "$batch" "$max"
+		total=$((total + batch))
+		start_daemon
+	done
+	echo "# $kills kills, $total files" >&3
+	wait_until 120 all_terminal || dump_unfinished
+	# (the master was just restarted: this checks workers and zombies)
+	"$INVARIANTS" snapshot "$DAEMON_PID" "$T/fds"
+	check_invariants --pid "$DAEMON_PID" --fds "$T/fds"
+	stop_daemon
+	rm -rf "$T/keep"
+}
+
+copying_or_done() {
+	[ "$(db "SELECT count(*) FROM files WHERE state = 'PROCESSING'" 2>/dev/null)" = 0 ] ||
+	    return 0
+	all_terminal
+}
+
+@test "regress: kill -9 of a worker mid-copy: the master retries, nothing appears before it is durable" {
+	local kills n i round victim done_kills=0
+	kills=$(scale 10 200)
+	n=$(scale 6 40)
+	use_config "retry 50 backoff 1s"
+	# each 1 MiB chunk takes 20 ms: copies are in flight when we kill
+	INGESTD_TEST_WORKER_SLEEP_MS=20 start_daemon
+	# the fd baseline: idle, with the manifest open
+	printf 'warm-up' >"$T/gen/first.csv"
+	release_gen
+	wait_state MANIFESTED 1
+	"$INVARIANTS" snapshot "$DAEMON_PID" "$T/fds"
+	for i in $(seq 1 "$n"); do
+		head -c $(((4 + RANDOM % 5) * 1048576)) /dev/urandom >"$T/gen/big$i.bin"
+	done
+	release_gen
+	for round in $(seq 1 "$kills"); do
+		wait_until 60 copying_or_done
+		all_terminal && break		# nothing left to copy
+		victim=$(pgrep -P "$DAEMON_PID" | shuf -n 1)
+		[ -n "$victim" ] && kill -KILL "$victim" && done_kills=$((done_kills + 1))
+		kill -0 "$DAEMON_PID"
+		check_invariants --incomplete || fail "after worker kill $round"
+	done
+	echo "# $done_kills worker kills, $n files" >&3
+	wait_until 300 all_terminal || dump_unfinished
+	wait_for_log '"event":"worker_died"'
+	check_invariants --pid "$DAEMON_PID" --fds "$T/fds"
+	stop_daemon
+}
