@@ -893,6 +893,7 @@ job_retry(struct job *j, const char *why)
 	job_close_fds(j);
 	j->worker = NULL;
 	j->verifying = 0;
+	j->manifest_fresh = 0;
 	if (j->attempts >= jc(j)->retry) {
 		log_ev(LOG_ERR, "file_failed", "path=%s id=%lld attempts=%d"
 		    " error=%s", job_logpath(j), (long long)j->id, j->attempts, why);
@@ -1253,6 +1254,14 @@ job_publish(struct job *j)
 		job_fail_errno(j, "publish");
 		return;
 	}
+	/*
+	 * Published under a name that was free: no earlier attempt got as
+	 * far as MOVED, and lines are written only for MOVED rows, so its
+	 * line cannot be in the manifest yet.  The first attempt need not
+	 * read the whole manifest looking for it (that made an hour's
+	 * ingest quadratic); retries, adoptions and recovery still look.
+	 */
+	j->manifest_fresh = 1;
 	job_moved(j);
 }
 
@@ -1319,7 +1328,9 @@ job_manifest(struct job *j)
 		job_arm(j, 5 * NS);
 		return;
 	}
-	has = manifest_has_id(j->r->manifest.fd, r.manifest, r.id);
+	has = j->manifest_fresh ? 0 :
+	    manifest_has_id(j->r->manifest.fd, r.manifest, r.id);
+	j->manifest_fresh = 0;
 	buf_init(&line);
 	if (has == 0) {
 		manifest_line(&line, &r);

@@ -47,6 +47,7 @@ struct job {
 	int64_t			 sc_size;	/* size the sidecar vouches, or -1 */
 	char			 sc_sha256[65];	/* sha256 it vouches, or "" */
 	int			 manifest_failures;	/* resumed from the DB at start-up */
+	int			 manifest_fresh;	/* MOVED just now: no line can exist yet */
 	int			 src_in_staging;
 	char			 sha256[65];
 	char			 xxh128[33];
