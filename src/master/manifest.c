@@ -143,8 +143,22 @@ manifest_open(int rootfd, const char *rel)
 	return fd;
 }
 
+/*
+ * A failed write or fdatasync leaves the file in an unknown state: never
+ * fsync the same descriptor again; reopen (and repair) next time.
+ */
+static int
+manifest_fail(void)
+{
+	int saved = errno;
+
+	manifest_close();
+	errno = saved;
+	return -1;
+}
+
 int
-manifest_append(int rootfd, const char *rel, const char *line, size_t len)
+manifest_write(int rootfd, const char *rel, const char *line, size_t len)
 {
 	ssize_t n;
 	size_t done = 0;
@@ -157,21 +171,30 @@ manifest_append(int rootfd, const char *rel, const char *line, size_t len)
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n <= 0)
-			goto fail;
+			return manifest_fail();
 		done += (size_t)n;
 	}
-	if (fdatasync(fd) == -1)
-		goto fail;
 	return 0;
-fail:
-	/*
-	 * A failed write or fdatasync leaves the file in an unknown state:
-	 * never fsync the same descriptor again; reopen (and repair) next time.
-	 */
-	n = errno;
-	manifest_close();
-	errno = (int)n;
-	return -1;
+}
+
+int
+manifest_sync(void)
+{
+	if (cur.fd == -1) {
+		errno = EBADF;
+		return -1;
+	}
+	if (fdatasync(cur.fd) == -1)
+		return manifest_fail();
+	return 0;
+}
+
+int
+manifest_append(int rootfd, const char *rel, const char *line, size_t len)
+{
+	if (manifest_write(rootfd, rel, line, len) == -1)
+		return -1;
+	return manifest_sync();
 }
 
 int

@@ -21,6 +21,14 @@ void	manifest_line(struct buf *, const struct file_rec *);
  */
 int	manifest_append(int rootfd, const char *rel, const char *line,
 	    size_t len);
+/*
+ * The two halves of manifest_append, for group commit: write appends
+ * without syncing; sync fdatasyncs the manifest written last.  Write to
+ * another manifest only after syncing this one.
+ */
+int	manifest_write(int rootfd, const char *rel, const char *line,
+	    size_t len);
+int	manifest_sync(void);
 /* Does the manifest at rel already hold the line for id?  1, 0, -1. */
 int	manifest_has_id(int rootfd, const char *rel, int64_t id);
 /* Close the cached descriptor (shutdown). */

@@ -34,6 +34,7 @@ struct job {
 	struct event		*timer;
 	TAILQ_ENTRY(job)	 entry;
 	int			 queued;	/* on the run queue */
+	int			 batched;	/* waiting for the group commit */
 
 	int			 kind;		/* enum job_kind */
 	int			 verifying;	/* hashing an existing archive file */
