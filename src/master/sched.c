@@ -30,6 +30,11 @@ static struct {
 	int		 live;		/* jobs in the table that are not parked */
 	int		 scan_done;	/* --once: stop at incomplete files */
 	struct htab	 dry_seen;	/* --dry-run: content decided this run */
+	struct jobq	 newq;		/* new arrivals waiting for their rows */
+	struct job	**proc;		/* PROCESSING not yet written */
+	size_t		 nproc, capproc;
+	struct event	*proc_ev;
+	struct event	*insert_ev;
 	struct jobq	 batchq;	/* results waiting for the group commit */
 	size_t		 batch_n;
 	struct event	*batch_ev;
@@ -43,6 +48,8 @@ static void	job_moved(struct job *);
 static void	job_manifest(struct job *);
 static void	job_finish(struct job *);
 static void	job_batch_add(struct job *);
+static void	job_processing_forget(struct job *);
+static void	job_processing_write(struct job *);
 static void	batch_schedule(void);
 
 /* The rules the job runs under. */
@@ -158,6 +165,10 @@ job_free(struct job *j)
 		TAILQ_REMOVE(&s.batchq, j, entry);
 		s.batch_n--;
 	}
+	if (j->inserting)
+		TAILQ_REMOVE(&s.newq, j, entry);
+	if (j->proc_pending)
+		job_processing_forget(j);
 	if (!j->parked)
 		s.live--;
 	if (j->timer)
@@ -277,6 +288,7 @@ job_reject(struct job *j, const char *why)
 	struct file_rec r;
 	char *src = job_source_path(j);
 
+	job_processing_write(j);
 	if (!env->conf->dry_run) {
 		if (j->id == 0) {
 			rec_from_job(&r, j, src);
@@ -607,38 +619,10 @@ sched_idle(void)
 
 /* --- queue and dispatch --- */
 
+/* On the run queue (its row says QUEUED), then to an idle worker. */
 static void
-job_enqueue(struct job *j, int front)
+job_queue(struct job *j, int front)
 {
-	struct file_rec r;
-	char *src;
-
-	if (j->id == 0 && j->r != j->w->rules) {
-		/* not started yet: it runs under the rules in force now */
-		wrules_unref(j->r);
-		j->r = j->w->rules;
-		wrules_ref(j->r);
-		j->droot = &j->r->to;
-	}
-	if (!env->conf->dry_run) {
-		if (j->id == 0) {
-			src = job_source_path(j);
-			rec_from_job(&r, j, src);
-			r.state = ST_QUEUED;
-			if (db_file_insert(env->db, &r, j->first_seen_ns,
-			    NULL) == -1) {
-				free(src);
-				log_ev(LOG_ERR, "db_write_failed", "path=%s",
-				    j->rel);
-				job_arm(j, 5 * NS);	/* look again later */
-				return;
-			}
-			free(src);
-			j->id = r.id;
-		} else if (!j->verifying) {
-			db_file_set_state(env->db, j->id, ST_QUEUED, NULL);
-		}
-	}
 	if (j->timer)
 		evtimer_del(j->timer);
 	if (!j->verifying)
@@ -650,6 +634,83 @@ job_enqueue(struct job *j, int front)
 	else
 		TAILQ_INSERT_TAIL(&s.runq, j, entry);
 	j->queued = 1;
+}
+
+/*
+ * New arrivals found in the same loop round get their rows in one
+ * transaction.  A row is no acknowledgment: a file whose row is lost in
+ * a crash is still in staging and is simply found again.
+ */
+static void
+insert_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct jobq done = TAILQ_HEAD_INITIALIZER(done);
+	struct file_rec r;
+	struct job *j;
+	char *src;
+	int began;
+
+	began = db_begin(env->db) == 0;
+	while ((j = TAILQ_FIRST(&s.newq)) != NULL) {
+		TAILQ_REMOVE(&s.newq, j, entry);
+		j->inserting = 0;
+		src = job_source_path(j);
+		rec_from_job(&r, j, src);
+		r.state = ST_QUEUED;
+		if (db_file_insert(env->db, &r, j->first_seen_ns, NULL) == -1) {
+			log_ev(LOG_ERR, "db_write_failed", "path=%s", j->rel);
+			j->state = ST_DISCOVERED;
+			job_arm(j, 5 * NS);	/* look again later */
+		} else {
+			j->id = r.id;
+			TAILQ_INSERT_TAIL(&done, j, entry);
+		}
+		free(src);
+	}
+	if (began && db_commit(env->db) == -1) {
+		log_ev(LOG_ERR, "db_write_failed", "rows=new arrivals");
+		while ((j = TAILQ_FIRST(&done)) != NULL) {
+			TAILQ_REMOVE(&done, j, entry);
+			j->id = 0;
+			j->state = ST_DISCOVERED;
+			job_arm(j, 5 * NS);
+		}
+	}
+	while ((j = TAILQ_FIRST(&done)) != NULL) {
+		TAILQ_REMOVE(&done, j, entry);
+		job_queue(j, 0);
+	}
+	sched_dispatch();
+}
+
+static void
+job_enqueue(struct job *j, int front)
+{
+	struct timeval tv = { 0, 0 };
+
+	if (j->id == 0 && j->r != j->w->rules) {
+		/* not started yet: it runs under the rules in force now */
+		wrules_unref(j->r);
+		j->r = j->w->rules;
+		wrules_ref(j->r);
+		j->droot = &j->r->to;
+	}
+	if (!env->conf->dry_run && j->id == 0) {
+		/* its row first, with the others of this loop round */
+		if (j->timer)
+			evtimer_del(j->timer);
+		j->state = ST_QUEUED;	/* in memory: notices leave it be */
+		j->inserting = 1;
+		TAILQ_INSERT_TAIL(&s.newq, j, entry);
+		if (s.insert_ev == NULL)
+			s.insert_ev = evtimer_new(env->base, insert_cb, NULL);
+		if (!evtimer_pending(s.insert_ev, NULL))
+			evtimer_add(s.insert_ev, &tv);
+		return;
+	}
+	if (!env->conf->dry_run && !j->verifying)
+		db_file_set_state(env->db, j->id, ST_QUEUED, NULL);
+	job_queue(j, front);
 	sched_dispatch();
 }
 
@@ -737,6 +798,7 @@ job_rediscover(struct job *j, const struct stat *st)
 {
 	log_ev(LOG_INFO, "file_changed", "path=%s id=%lld", job_logpath(j),
 	    (long long)j->id);
+	job_processing_write(j);
 	job_close_fds(j);
 	j->attempts--;
 	j->state = ST_DISCOVERED;
@@ -768,6 +830,82 @@ job_open_verify(struct job *j, int *fd)
 		return -1;
 	}
 	return 0;
+}
+
+/*
+ * PROCESSING (with the attempt count) is written with the next group
+ * commit, or within PROC_WAIT_NS, not once per dispatch: the worker may
+ * start before its row says so.  It acknowledges nothing; after a crash
+ * the row is still QUEUED and the file is resumed like any queued one.
+ * Any other write for the file writes its PROCESSING first.
+ */
+#define PROC_WAIT_NS	(NS / 50)
+
+static void
+processing_flush(void)
+{
+	struct job *j;
+	size_t i;
+
+	for (i = 0; i < s.nproc; i++) {
+		if ((j = s.proc[i]) == NULL)
+			continue;
+		j->proc_pending = 0;
+		if (db_file_set_processing(env->db, j->id, j->attempts) == -1)
+			log_ev(LOG_ERR, "db_write_failed", "path=%s id=%lld",
+			    job_logpath(j), (long long)j->id);
+	}
+	s.nproc = 0;
+}
+
+static void
+processing_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	int began = db_begin(env->db) == 0;
+
+	processing_flush();
+	if (began)
+		db_commit(env->db);
+}
+
+static void
+job_processing_later(struct job *j)
+{
+	struct timeval tv = { 0, (suseconds_t)(PROC_WAIT_NS / 1000) };
+
+	if (s.nproc == s.capproc) {
+		s.capproc = s.capproc ? 2 * s.capproc : 16;
+		s.proc = xrealloc(s.proc, s.capproc * sizeof(*s.proc));
+	}
+	s.proc[s.nproc++] = j;
+	j->proc_pending = 1;
+	if (s.proc_ev == NULL)
+		s.proc_ev = evtimer_new(env->base, processing_cb, NULL);
+	if (!evtimer_pending(s.proc_ev, NULL))
+		evtimer_add(s.proc_ev, &tv);
+}
+
+static void
+job_processing_forget(struct job *j)
+{
+	size_t i;
+
+	for (i = 0; i < s.nproc; i++)
+		if (s.proc[i] == j)
+			s.proc[i] = NULL;
+	j->proc_pending = 0;
+}
+
+/* Before any other write for j: its pending PROCESSING, in order. */
+static void
+job_processing_write(struct job *j)
+{
+	if (!j->proc_pending)
+		return;
+	job_processing_forget(j);
+	if (db_file_set_processing(env->db, j->id, j->attempts) == -1)
+		log_ev(LOG_ERR, "db_write_failed", "path=%s id=%lld",
+		    job_logpath(j), (long long)j->id);
 }
 
 /* Open what the worker needs and hand the job over. */
@@ -836,11 +974,8 @@ job_start(struct job *j, struct worker *w)
 		nfds = 2;
 		type = MSG_JOB_COPY;
 	}
-	if (!env->conf->dry_run && db_file_set_processing(env->db, j->id,
-	    j->attempts) == -1) {
-		job_retry(j, "database write failed");
-		return;
-	}
+	if (!env->conf->dry_run)
+		job_processing_later(j);
 	j->state = ST_PROCESSING;
 	j->worker = w;
 	size = (uint64_t)j->open_st.st_size;
@@ -899,6 +1034,7 @@ job_retry(struct job *j, const char *why)
 	int64_t delay;
 	int shift;
 
+	job_processing_write(j);
 	job_close_fds(j);
 	j->worker = NULL;
 	j->verifying = 0;
@@ -1842,6 +1978,7 @@ batch_flush(void)
 		batch_retry_all(b, n, "database write failed");
 		goto out;
 	}
+	processing_flush();	/* PROCESSING events precede HASHED */
 	batch_hashed(b, n);
 	if (db_commit(env->db) == -1) {
 		batch_retry_all(b, n, "database write failed");
@@ -2126,6 +2263,7 @@ sched_init(void)
 	htab_init(&s.dry_seen);
 	TAILQ_INIT(&s.runq);
 	TAILQ_INIT(&s.batchq);
+	TAILQ_INIT(&s.newq);
 }
 
 
@@ -2137,6 +2275,17 @@ sched_shutdown(void)
 		event_free(s.batch_ev);
 		s.batch_ev = NULL;
 	}
+	if (s.insert_ev != NULL) {
+		event_free(s.insert_ev);
+		s.insert_ev = NULL;
+	}
+	if (s.proc_ev != NULL) {
+		event_free(s.proc_ev);
+		s.proc_ev = NULL;
+	}
+	free(s.proc);
+	s.proc = NULL;
+	s.nproc = s.capproc = 0;
 	htab_free(&s.dry_seen);
 	manifest_close();
 }

@@ -35,6 +35,8 @@ struct job {
 	TAILQ_ENTRY(job)	 entry;
 	int			 queued;	/* on the run queue */
 	int			 batched;	/* waiting for the group commit */
+	int			 inserting;	/* new, waiting for its row */
+	int			 proc_pending;	/* its PROCESSING not yet written */
 
 	int			 kind;		/* enum job_kind */
 	int			 verifying;	/* hashing an existing archive file */
