@@ -8,7 +8,10 @@
 # the monotonic time just after close().  A second thread polls the manifest
 # files every millisecond and stamps each new line when it appears.  Prints
 # "p50_ms p99_ms max_ms n" for the files whose lines were seen.
-import glob, json, os, random, sys, threading, time
+import json, os, random, sys, threading, time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from waitlines import new_lines  # noqa: E402
 
 stg, mglob, count, interval, seed = sys.argv[1], sys.argv[2], int(sys.argv[3]), \
     float(sys.argv[4]), int(sys.argv[5])
@@ -16,29 +19,22 @@ rnd = random.Random(seed)
 closed, seen = {}, {}
 done = threading.Event()
 
+
 def poll():
     offs = {}
     while not done.is_set():
-        for m in glob.glob(mglob):
+        lines = new_lines(mglob, offs)
+        now = time.monotonic()
+        for line in lines:
             try:
-                with open(m, 'rb') as f:
-                    f.seek(offs.get(m, 0))
-                    data = f.read()
-            except OSError:
+                name = os.path.basename(json.loads(line)['path'])
+            except (ValueError, KeyError):
                 continue
-            # only whole lines
-            cut = data.rfind(b'\n') + 1
-            offs[m] = offs.get(m, 0) + cut
-            now = time.monotonic()
-            for line in data[:cut].splitlines():
-                try:
-                    name = os.path.basename(json.loads(line)['path'])
-                except (ValueError, KeyError):
-                    continue
-                seen.setdefault(name, now)
+            seen.setdefault(name, now)
         if len(seen) >= count:
             return
         time.sleep(0.001)
+
 
 t = threading.Thread(target=poll)
 t.start()

@@ -1893,6 +1893,20 @@ batch_manifested(struct bent *b, size_t n)
 	}
 }
 
+/* MANIFESTED could not be committed: every file stays MOVED. */
+static void
+batch_manifest_failed_all(struct bent *b, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (b[i].j != NULL) {
+			job_manifest_failed(b[i].j, b[i].r.manifest);
+			b[i].j = NULL;
+		}
+	}
+}
+
 /* Unlink the sources, fsync each staging directory once, record it. */
 static void
 batch_remove_sources(struct bent *b, size_t n, struct dirset *ds)
@@ -2024,22 +2038,12 @@ batch_flush(void)
 
 	/* 5: MANIFESTED, durable before any source is removed */
 	if (db_begin(env->db) == -1) {
-		for (i = 0; i < n; i++) {
-			if (b[i].j != NULL) {
-				job_manifest_failed(b[i].j, b[i].r.manifest);
-				b[i].j = NULL;
-			}
-		}
+		batch_manifest_failed_all(b, n);
 		goto out;
 	}
 	batch_manifested(b, n);
 	if (db_commit(env->db) == -1) {
-		for (i = 0; i < n; i++) {
-			if (b[i].j != NULL) {
-				job_manifest_failed(b[i].j, b[i].r.manifest);
-				b[i].j = NULL;
-			}
-		}
+		batch_manifest_failed_all(b, n);
 		goto out;
 	}
 	for (i = 0; i < n; i++)
