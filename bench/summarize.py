@@ -83,7 +83,7 @@ if rows:
                     print('| %s | %s | %.1f | %.1f |' % (w, d,
                           max(x[0] for x in v) / 1024, max(x[1] for x in v) / 1024))
         print()
-if os.path.exists(lat):
+if os.path.exists(lat) and os.path.getsize(lat) > 0:
     print('## Latency close() -> manifest line (close-write, light load)')
     print()
     print('| dest | p50 ms | p99 ms | max ms | files |')
@@ -92,7 +92,7 @@ if os.path.exists(lat):
         _, d, res = line.rstrip('\n').split('\t')
         print('| %s | %s |' % (d, ' | '.join(res.split())))
     print()
-if os.path.exists(scale):
+if os.path.exists(scale) and os.path.getsize(scale) > 0:
     print('## Scale')
     print()
     for line in open(scale):

@@ -908,6 +908,13 @@ job_processing_write(struct job *j)
 		    job_logpath(j), (long long)j->id);
 }
 
+/*
+ * Copies up to this size are written without fdatasync; the batch makes
+ * them durable with one syncfs of the destination filesystem before any
+ * is linked.  Larger ones are fdatasynced by their worker as they stream.
+ */
+#define SYNCFS_MAX	(1024 * 1024)
+
 /* Open what the worker needs and hand the job over. */
 static void
 job_start(struct job *j, struct worker *w)
@@ -950,6 +957,7 @@ job_start(struct job *j, struct worker *w)
 	}
 	fds[0] = j->srcfd;
 	j->src_in_staging = 1;
+	j->nosync = 0;
 	if (j->dest == NULL)
 		job_pick_droot(j);
 	if (env->conf->dry_run) {
@@ -973,6 +981,10 @@ job_start(struct job *j, struct worker *w)
 		fds[1] = j->tmpfd;
 		nfds = 2;
 		type = MSG_JOB_COPY;
+		/* small copies: one syncfs per batch instead (group commit) */
+		j->nosync = j->open_st.st_size <= SYNCFS_MAX;
+		if (j->nosync)
+			flags = JOB_F_NO_SYNC;
 	}
 	if (!env->conf->dry_run)
 		job_processing_later(j);
@@ -1036,6 +1048,7 @@ job_retry(struct job *j, const char *why)
 
 	job_processing_write(j);
 	job_close_fds(j);
+	j->nosync = 0;
 	j->worker = NULL;
 	j->verifying = 0;
 	j->manifest_fresh = 0;
@@ -1396,6 +1409,13 @@ job_publish(struct job *j)
 		job_fail_errno(j, "create archive directory");
 		return;
 	}
+	if (j->kind == K_COPY && j->nosync) {
+		if (syncfs(j->droot->fd) == -1) {
+			job_fail_errno(j, "sync");
+			return;
+		}
+		j->nosync = 0;
+	}
 	if (j->kind == K_COPY || jc(j)->action == ACTION_LINK) {
 		/* the synced temp copy, or (link) the very file we hashed */
 		rc = privop_link_tmp(j->kind == K_COPY ? j->tmpfd : j->srcfd,
@@ -1721,6 +1741,45 @@ batch_retry_all(struct bent *b, size_t n, const char *why)
 	}
 }
 
+/*
+ * Small copies were written without fdatasync: one syncfs per destination
+ * filesystem makes all their data durable before any of them is linked.
+ * After a failure they are copied again (a failed sync is never retried).
+ */
+static void
+batch_syncfs(struct bent *b, size_t n)
+{
+	struct {
+		dev_t	 dev;
+		int	 err;
+	} *fs;
+	struct job *j;
+	size_t i, k, nfs = 0;
+
+	fs = xcalloc(n, sizeof(*fs));
+	for (i = 0; i < n; i++) {
+		if ((j = b[i].j) == NULL || b[i].dup || !j->nosync)
+			continue;
+		for (k = 0; k < nfs; k++)
+			if (fs[k].dev == j->droot->dev)
+				break;
+		if (k == nfs) {
+			fs[k].dev = j->droot->dev;
+			fs[k].err = syncfs(j->droot->fd) == -1 ?
+			    (errno ? errno : EIO) : 0;
+			nfs++;
+		}
+		if (fs[k].err == 0) {
+			j->nosync = 0;
+		} else {
+			errno = fs[k].err;
+			job_fail_errno(j, "sync");
+			b[i].j = NULL;
+		}
+	}
+	free(fs);
+}
+
 /* Link or rename each file into the archive; directories not yet synced. */
 static void
 batch_publish(struct bent *b, size_t n, struct dirset *ds)
@@ -1729,6 +1788,7 @@ batch_publish(struct bent *b, size_t n, struct dirset *ds)
 	size_t i;
 	int rc;
 
+	batch_syncfs(b, n);
 	for (i = 0; i < n; i++) {
 		if ((j = b[i].j) == NULL || b[i].dup)
 			continue;

@@ -37,6 +37,7 @@ struct job {
 	int			 batched;	/* waiting for the group commit */
 	int			 inserting;	/* new, waiting for its row */
 	int			 proc_pending;	/* its PROCESSING not yet written */
+	int			 nosync;	/* copy not yet durable: syncfs first */
 
 	int			 kind;		/* enum job_kind */
 	int			 verifying;	/* hashing an existing archive file */
