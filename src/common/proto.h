@@ -37,6 +37,7 @@ struct msg_hello {
 };
 
 #define JOB_F_SYNC_SRC	0x1	/* hash job: fdatasync the source too */
+#define JOB_F_NO_SYNC	0x2	/* copy job: no fdatasync, the master syncfs()s */
 
 struct msg_job {
 	uint64_t	size;		/* size the master saw at open */

@@ -18,7 +18,8 @@ static struct {
 	int	 rootfd;
 	char	*rel;
 	int	 fd;
-} cur = { -1, NULL, -1 };
+	off_t	 unsynced;	/* where the lines not yet synced start, or -1 */
+} cur = { -1, NULL, -1, -1 };
 
 void
 manifest_line(struct buf *b, const struct file_rec *r)
@@ -61,6 +62,7 @@ manifest_close(void)
 	cur.fd = -1;
 	cur.rel = NULL;
 	cur.rootfd = -1;
+	cur.unsynced = -1;
 }
 
 /* Cut a torn (unterminated) last line left behind by a crash mid-write. */
@@ -161,61 +163,82 @@ manifest_open(int rootfd, const char *rel)
 	return fd;
 }
 
+/*
+ * A failed write or fdatasync leaves the file in an unknown state: never
+ * fsync the same descriptor again; reopen (and repair) next time.  After a
+ * failed fdatasync the lines written since the last good one are still in
+ * the page cache but maybe not on disk (their pages may even be marked
+ * clean), so a retry must not find them there and trust them: cut them
+ * off, and the retry writes and syncs them again.
+ */
+static int
+manifest_fail(void)
+{
+	int saved = errno;
+
+	if (cur.fd != -1 && cur.unsynced != -1 &&
+	    ftruncate(cur.fd, cur.unsynced) == -1)
+		log_ev(LOG_ERR, "manifest_cut_failed", "manifest=%s errno=%d",
+		    cur.rel, errno);
+	manifest_close();
+	errno = saved;
+	return -1;
+}
+
 int
-manifest_append(int rootfd, const char *rel, const char *line, size_t len)
+manifest_write(int rootfd, const char *rel, const char *line, size_t len)
 {
 	ssize_t n;
 	size_t done = 0;
-	off_t start;
+	off_t end;
 	int fd;
 
 	if ((fd = manifest_open(rootfd, rel)) == -1)
 		return -1;
-	if ((start = lseek(fd, 0, SEEK_END)) == -1)
-		return -1;
+	if (cur.unsynced == -1) {
+		/* the first line since the last sync: where a failure cuts */
+		if ((end = lseek(fd, 0, SEEK_END)) == -1)
+			return manifest_fail();
+		cur.unsynced = end;
+	}
 	while (done < len) {
 		n = write(fd, line + done, len - done);
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n <= 0)
-			goto fail;
+			return manifest_fail();
 		done += (size_t)n;
 	}
-	if (fdatasync(fd) == -1)
-		goto fail;
 	return 0;
-fail:
-	/*
-	 * A failed write or fdatasync leaves the file in an unknown state:
-	 * never fsync the same descriptor again; reopen (and repair) next time.
-	 * After a failed fdatasync the line is still in the page cache but
-	 * maybe not on disk (its pages may even be marked clean), so the
-	 * retry must not find it there and trust it: cut it off, and the
-	 * retry writes and syncs it again.
-	 */
-	n = errno;
-	if (ftruncate(fd, start) == -1)
-		log_ev(LOG_ERR, "manifest_cut_failed", "manifest=%s errno=%d",
-		    rel, errno);
-	manifest_close();
-	errno = (int)n;
-	return -1;
 }
 
 int
-manifest_sync(int rootfd, const char *rel)
+manifest_sync(void)
 {
-	int fd, saved;
-
-	if ((fd = manifest_open(rootfd, rel)) == -1)
-		return -1;
-	if (fdatasync(fd) == -1) {
-		saved = errno;
-		manifest_close();	/* never fsync this descriptor again */
-		errno = saved;
+	if (cur.fd == -1) {
+		errno = EBADF;
 		return -1;
 	}
+	if (fdatasync(cur.fd) == -1)
+		return manifest_fail();
+	cur.unsynced = -1;
 	return 0;
+}
+
+int
+manifest_append(int rootfd, const char *rel, const char *line, size_t len)
+{
+	if (manifest_write(rootfd, rel, line, len) == -1)
+		return -1;
+	return manifest_sync();
+}
+
+int
+manifest_sync_path(int rootfd, const char *rel)
+{
+	if (manifest_open(rootfd, rel) == -1)
+		return -1;
+	return manifest_sync();
 }
 
 int

@@ -31,6 +31,14 @@ static struct {
 	int		 live;		/* jobs in the table that are not parked */
 	int		 scan_done;	/* --once: stop at incomplete files */
 	struct htab	 dry_seen;	/* --dry-run: content decided this run */
+	struct jobq	 newq;		/* new arrivals waiting for their rows */
+	struct job	**proc;		/* PROCESSING not yet written */
+	size_t		 nproc, capproc;
+	struct event	*proc_ev;
+	struct event	*insert_ev;
+	struct jobq	 batchq;	/* results waiting for the group commit */
+	size_t		 batch_n;
+	struct event	*batch_ev;
 } s;
 
 static void	job_check(struct job *);
@@ -40,6 +48,10 @@ static void	job_publish(struct job *);
 static void	job_moved(struct job *);
 static void	job_manifest(struct job *);
 static void	job_finish(struct job *);
+static void	job_batch_add(struct job *);
+static void	job_processing_forget(struct job *);
+static void	job_processing_write(struct job *);
+static void	batch_schedule(void);
 
 /* The rules the job runs under. */
 static const struct watch_conf *
@@ -150,6 +162,14 @@ job_free(struct job *j)
 		htab_del(&j->w->jobs, j->rel);
 	if (j->queued)
 		TAILQ_REMOVE(&s.runq, j, entry);
+	if (j->batched) {
+		TAILQ_REMOVE(&s.batchq, j, entry);
+		s.batch_n--;
+	}
+	if (j->inserting)
+		TAILQ_REMOVE(&s.newq, j, entry);
+	if (j->proc_pending)
+		job_processing_forget(j);
 	if (!j->parked)
 		s.live--;
 	if (j->timer)
@@ -269,6 +289,7 @@ job_reject(struct job *j, const char *why)
 	struct file_rec r;
 	char *src = job_source_path(j);
 
+	job_processing_write(j);
 	if (!env->conf->dry_run) {
 		if (j->id == 0) {
 			rec_from_job(&r, j, src);
@@ -607,42 +628,10 @@ sched_idle(void)
 
 /* --- queue and dispatch --- */
 
+/* On the run queue (its row says QUEUED), then to an idle worker. */
 static void
-job_enqueue(struct job *j, int front)
+job_queue(struct job *j, int front)
 {
-	struct file_rec r;
-	char *src;
-
-	if (j->id == 0 && j->r != j->w->rules) {
-		/* not started yet: it runs under the rules in force now */
-		wrules_unref(j->r);
-		j->r = j->w->rules;
-		wrules_ref(j->r);
-		j->droot = &j->r->to;
-	}
-	if (!env->conf->dry_run) {
-		if (j->id == 0) {
-			src = job_source_path(j);
-			rec_from_job(&r, j, src);
-			r.state = ST_QUEUED;
-			if (db_file_insert(env->db, &r, j->first_seen_ns,
-			    NULL) == -1) {
-				free(src);
-				log_ev(LOG_ERR, "db_write_failed", "path=%s",
-				    j->rel);
-				job_arm(j, 5 * NS);	/* look again later */
-				return;
-			}
-			free(src);
-			j->id = r.id;
-		} else if (!j->verifying) {
-			/* the file may have changed (or been replaced) since */
-			db_file_set_stat(env->db, j->id, j->st.st_dev,
-			    j->st.st_ino, j->st.st_size, stat_ns(&j->st.st_mtim),
-			    stat_ns(&j->st.st_ctim));
-			db_file_set_state(env->db, j->id, ST_QUEUED, NULL);
-		}
-	}
 	if (j->timer)
 		evtimer_del(j->timer);
 	if (!j->verifying)
@@ -654,6 +643,88 @@ job_enqueue(struct job *j, int front)
 	else
 		TAILQ_INSERT_TAIL(&s.runq, j, entry);
 	j->queued = 1;
+}
+
+/*
+ * New arrivals found in the same loop round get their rows in one
+ * transaction.  A row is no acknowledgment: a file whose row is lost in
+ * a crash is still in staging and is simply found again.
+ */
+static void
+insert_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct jobq done = TAILQ_HEAD_INITIALIZER(done);
+	struct file_rec r;
+	struct job *j;
+	char *src;
+	int began;
+
+	began = db_begin(env->db) == 0;
+	while ((j = TAILQ_FIRST(&s.newq)) != NULL) {
+		TAILQ_REMOVE(&s.newq, j, entry);
+		j->inserting = 0;
+		src = job_source_path(j);
+		rec_from_job(&r, j, src);
+		r.state = ST_QUEUED;
+		if (db_file_insert(env->db, &r, j->first_seen_ns, NULL) == -1) {
+			log_ev(LOG_ERR, "db_write_failed", "path=%s", j->rel);
+			j->state = ST_DISCOVERED;
+			job_arm(j, 5 * NS);	/* look again later */
+		} else {
+			j->id = r.id;
+			TAILQ_INSERT_TAIL(&done, j, entry);
+		}
+		free(src);
+	}
+	if (began && db_commit(env->db) == -1) {
+		log_ev(LOG_ERR, "db_write_failed", "rows=%s", "new arrivals");
+		while ((j = TAILQ_FIRST(&done)) != NULL) {
+			TAILQ_REMOVE(&done, j, entry);
+			j->id = 0;
+			j->state = ST_DISCOVERED;
+			job_arm(j, 5 * NS);
+		}
+	}
+	while ((j = TAILQ_FIRST(&done)) != NULL) {
+		TAILQ_REMOVE(&done, j, entry);
+		job_queue(j, 0);
+	}
+	sched_dispatch();
+}
+
+static void
+job_enqueue(struct job *j, int front)
+{
+	struct timeval tv = { 0, 0 };
+
+	if (j->id == 0 && j->r != j->w->rules) {
+		/* not started yet: it runs under the rules in force now */
+		wrules_unref(j->r);
+		j->r = j->w->rules;
+		wrules_ref(j->r);
+		j->droot = &j->r->to;
+	}
+	if (!env->conf->dry_run && j->id == 0) {
+		/* its row first, with the others of this loop round */
+		if (j->timer)
+			evtimer_del(j->timer);
+		j->state = ST_QUEUED;	/* in memory: notices leave it be */
+		j->inserting = 1;
+		TAILQ_INSERT_TAIL(&s.newq, j, entry);
+		if (s.insert_ev == NULL)
+			s.insert_ev = evtimer_new(env->base, insert_cb, NULL);
+		if (!evtimer_pending(s.insert_ev, NULL))
+			evtimer_add(s.insert_ev, &tv);
+		return;
+	}
+	if (!env->conf->dry_run && !j->verifying) {
+		/* the file may have changed (or been replaced) since */
+		db_file_set_stat(env->db, j->id, j->st.st_dev, j->st.st_ino,
+		    j->st.st_size, stat_ns(&j->st.st_mtim),
+		    stat_ns(&j->st.st_ctim));
+		db_file_set_state(env->db, j->id, ST_QUEUED, NULL);
+	}
+	job_queue(j, front);
 	sched_dispatch();
 }
 
@@ -741,6 +812,7 @@ job_rediscover(struct job *j, const struct stat *st)
 {
 	log_ev(LOG_INFO, "file_changed", "path=%s id=%lld", job_logpath(j),
 	    (long long)j->id);
+	job_processing_write(j);
 	job_close_fds(j);
 	j->attempts--;
 	j->state = ST_DISCOVERED;
@@ -773,6 +845,89 @@ job_open_verify(struct job *j, int *fd)
 	}
 	return 0;
 }
+
+/*
+ * PROCESSING (with the attempt count) is written with the next group
+ * commit, or within PROC_WAIT_NS, not once per dispatch: the worker may
+ * start before its row says so.  It acknowledges nothing; after a crash
+ * the row is still QUEUED and the file is resumed like any queued one.
+ * Any other write for the file writes its PROCESSING first.
+ */
+#define PROC_WAIT_NS	(NS / 50)
+
+static void
+processing_flush(void)
+{
+	struct job *j;
+	size_t i;
+
+	for (i = 0; i < s.nproc; i++) {
+		if ((j = s.proc[i]) == NULL)
+			continue;
+		j->proc_pending = 0;
+		if (db_file_set_processing(env->db, j->id, j->attempts) == -1)
+			log_ev(LOG_ERR, "db_write_failed", "path=%s id=%lld",
+			    job_logpath(j), (long long)j->id);
+	}
+	s.nproc = 0;
+}
+
+static void
+processing_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	int began = db_begin(env->db) == 0;
+
+	processing_flush();
+	if (began)
+		db_commit(env->db);
+}
+
+static void
+job_processing_later(struct job *j)
+{
+	struct timeval tv = { 0, (suseconds_t)(PROC_WAIT_NS / 1000) };
+
+	if (s.nproc == s.capproc) {
+		s.capproc = s.capproc ? 2 * s.capproc : 16;
+		s.proc = xrealloc(s.proc, s.capproc * sizeof(*s.proc));
+	}
+	s.proc[s.nproc++] = j;
+	j->proc_pending = 1;
+	if (s.proc_ev == NULL)
+		s.proc_ev = evtimer_new(env->base, processing_cb, NULL);
+	if (!evtimer_pending(s.proc_ev, NULL))
+		evtimer_add(s.proc_ev, &tv);
+}
+
+static void
+job_processing_forget(struct job *j)
+{
+	size_t i;
+
+	for (i = 0; i < s.nproc; i++)
+		if (s.proc[i] == j)
+			s.proc[i] = NULL;
+	j->proc_pending = 0;
+}
+
+/* Before any other write for j: its pending PROCESSING, in order. */
+static void
+job_processing_write(struct job *j)
+{
+	if (!j->proc_pending)
+		return;
+	job_processing_forget(j);
+	if (db_file_set_processing(env->db, j->id, j->attempts) == -1)
+		log_ev(LOG_ERR, "db_write_failed", "path=%s id=%lld",
+		    job_logpath(j), (long long)j->id);
+}
+
+/*
+ * Copies up to this size are written without fdatasync; the batch makes
+ * them durable with one syncfs of the destination filesystem before any
+ * is linked.  Larger ones are fdatasynced by their worker as they stream.
+ */
+#define SYNCFS_MAX	(1024 * 1024)
 
 /* Open what the worker needs and hand the job over. */
 static void
@@ -816,6 +971,7 @@ job_start(struct job *j, struct worker *w)
 	}
 	fds[0] = j->srcfd;
 	j->src_in_staging = 1;
+	j->nosync = 0;
 	if (j->dest == NULL)
 		job_pick_droot(j);
 	if (env->conf->dry_run) {
@@ -839,12 +995,13 @@ job_start(struct job *j, struct worker *w)
 		fds[1] = j->tmpfd;
 		nfds = 2;
 		type = MSG_JOB_COPY;
+		/* small copies: one syncfs per batch instead (group commit) */
+		j->nosync = j->open_st.st_size <= SYNCFS_MAX;
+		if (j->nosync)
+			flags = JOB_F_NO_SYNC;
 	}
-	if (!env->conf->dry_run && db_file_set_processing(env->db, j->id,
-	    j->attempts) == -1) {
-		job_retry(j, "database write failed");
-		return;
-	}
+	if (!env->conf->dry_run)
+		job_processing_later(j);
 	j->state = ST_PROCESSING;
 	j->worker = w;
 	size = (uint64_t)j->open_st.st_size;
@@ -883,7 +1040,7 @@ sched_dispatch(void)
 
 	if (env->draining) {
 		/* SIGTERM: let in-flight files finish, start nothing new */
-		if (pool_busy() == 0)
+		if (pool_busy() == 0 && s.batch_n == 0)
 			ingestd_idle();
 		return;
 	}
@@ -903,9 +1060,12 @@ job_retry(struct job *j, const char *why)
 	int64_t delay;
 	int shift;
 
+	job_processing_write(j);
 	job_close_fds(j);
+	j->nosync = 0;
 	j->worker = NULL;
 	j->verifying = 0;
+	j->manifest_fresh = 0;
 	if (j->attempts >= jc(j)->retry) {
 		log_ev(LOG_ERR, "file_failed", "path=%s id=%lld attempts=%d"
 		    " error=%s", job_logpath(j), (long long)j->id, j->attempts, why);
@@ -989,30 +1149,55 @@ job_remove_sidecar(struct job *j, int dfd, const char *base)
 	buf_free(&side);
 }
 
-/* Last step: the source (still in staging unless renamed away) goes. */
+/*
+ * Unlink the source (still in staging unless renamed away) and its
+ * sidecar.  The staging directory is handed back in *dfdp, to be fsynced
+ * by the caller, or -1 when there was nothing to remove.  Returns 0, or -1
+ * (logged; recovery retries at the next start).
+ */
+static int
+job_unlink_source(struct job *j, int *dfdp)
+{
+	const char *base;
+	int dfd, rc = 0, saved;
+
+	*dfdp = -1;
+	if (!j->src_in_staging && jc(j)->complete != COMPLETE_SIDECAR)
+		return 0;
+	if ((dfd = privop_open_parent(j->w->fd, j->rel, &base)) == -1)
+		goto fail;
+	if (j->src_in_staging) {
+		rc = privop_unlink_if_same(dfd, base, j->st.st_dev,
+		    j->st.st_ino);
+		if (rc == 1)
+			log_ev(LOG_WARN, "source_replaced", "path=%s",
+			    job_logpath(j));
+	}
+	if (rc == -1) {
+		saved = errno;
+		close(dfd);
+		errno = saved;
+		goto fail;
+	}
+	job_remove_sidecar(j, dfd, base);
+	*dfdp = dfd;
+	return 0;
+fail:
+	log_ev(LOG_ERR, "source_remove_failed", "path=%s errno=%d",
+	    job_logpath(j), errno);
+	return -1;
+}
+
+/* Last step: the source goes, its directory is fsynced, then recorded. */
 static void
 job_remove_source(struct job *j)
 {
-	const char *base;
-	int dfd, rc = 0;
+	int dfd;
 
-	if (j->src_in_staging || jc(j)->complete == COMPLETE_SIDECAR) {
-		dfd = privop_open_parent(j->w->fd, j->rel, &base);
-		if (dfd == -1) {
-			log_ev(LOG_ERR, "source_remove_failed", "path=%s"
-			    " errno=%d", job_logpath(j), errno);
-			return;		/* recovery retries at the next start */
-		}
-		if (j->src_in_staging) {
-			rc = privop_unlink_if_same(dfd, base, j->st.st_dev,
-			    j->st.st_ino);
-			if (rc == 1)
-				log_ev(LOG_WARN, "source_replaced", "path=%s",
-				    job_logpath(j));
-		}
-		if (rc != -1)
-			job_remove_sidecar(j, dfd, base);
-		if (rc == -1 || privop_fsync_dir(dfd) == -1) {
+	if (job_unlink_source(j, &dfd) == -1)
+		return;
+	if (dfd != -1) {
+		if (privop_fsync_dir(dfd) == -1) {
 			log_ev(LOG_ERR, "source_remove_failed", "path=%s"
 			    " errno=%d", job_logpath(j), errno);
 			close(dfd);
@@ -1052,8 +1237,9 @@ job_dispose_duplicate(struct job *j)
 			log_ev(LOG_WARN, "fsync_failed", "path=%s errno=%d",
 			    job_logpath(j), errno);
 		if (rc == 0) {
-			log_ev(LOG_INFO, "duplicate_moved", "path=%s to=%s/%s",
-			    job_logpath(j), jc(j)->duplicate_dir, name.data);
+			log_ev(LOG_INFO, "duplicate_moved", "path=%s dir=%s"
+			    " name=%s", job_logpath(j), jc(j)->duplicate_dir,
+			    name.data);
 			j->src_in_staging = 0;
 			job_remove_sidecar(j, dfd, base);
 			db_file_set_source_removed(env->db, j->id);
@@ -1115,9 +1301,7 @@ void
 sched_job_result(struct job *j, const struct msg_result *res)
 {
 	struct stat now;
-	int64_t orig;
-	char *orig_dest = NULL, *dest, sha[65], why[128];
-	int dup, rc;
+	char sha[65], why[128];
 
 	j->worker = NULL;
 	if (!res->ok) {
@@ -1152,26 +1336,10 @@ sched_job_result(struct job *j, const struct msg_result *res)
 		job_dry_run_verdict(j);
 		goto out;
 	}
-	dup = db_find_content(env->db, j->sha256, j->id, &orig, &orig_dest);
-	if (dup == -1) {
-		job_retry(j, "database read failed");
-	} else if (dup == 1) {
-		job_duplicate(j, orig, orig_dest);
-	} else if (job_dest_compute(j) == 0) {
-		dest = job_dest_path(j);	/* absolute, like MOVED's */
-		rc = db_file_set_hashed(env->db, j->id, j->sha256, j->xxh128,
-		    dest);
-		free(dest);
-		if (rc == -1) {
-			job_retry(j, "database write failed");
-		} else {
-			j->state = ST_HASHED;
-			job_publish(j);
-		}
-	}
-	free(orig_dest);
+	job_batch_add(j);	/* published with the results close to it */
 out:
 	sched_dispatch();
+	batch_schedule();
 }
 
 /* --- publishing, in the durable order of DESIGN.md section 3 --- */
@@ -1207,9 +1375,13 @@ job_use_collision_name(struct job *j)
 	return rc;
 }
 
-/* Same filesystem: move the very file we hashed and synced. */
+/*
+ * Same filesystem: move the very file we hashed and synced.  With sdirp
+ * (group commit) neither directory is fsynced here: the staging directory
+ * is handed back open for the caller to fsync with the destination.
+ */
 static int
-job_rename_source(struct job *j)
+job_rename_source(struct job *j, int *sdirp)
 {
 	const char *sbase;
 	struct stat st;
@@ -1226,6 +1398,10 @@ job_rename_source(struct job *j)
 	if ((rc = privop_rename(sdir, sbase, j->destdirfd, dest_base(j))) == -1)
 		goto out;
 	j->src_in_staging = 0;
+	if (sdirp != NULL) {
+		*sdirp = sdir;
+		return 0;
+	}
 	if (privop_fsync_dir(j->destdirfd) == -1 || privop_fsync_dir(sdir) == -1)
 		rc = -1;
 out:
@@ -1251,6 +1427,13 @@ job_publish(struct job *j)
 		job_fail_errno(j, "create archive directory");
 		return;
 	}
+	if (j->kind == K_COPY && j->nosync) {
+		if (syncfs(j->droot->fd) == -1) {
+			job_fail_errno(j, "sync");
+			return;
+		}
+		j->nosync = 0;
+	}
 	if (j->kind == K_COPY || jc(j)->action == ACTION_LINK) {
 		/* the synced temp copy, or (link) the very file we hashed */
 		rc = privop_link_tmp(j->kind == K_COPY ? j->tmpfd : j->srcfd,
@@ -1258,7 +1441,7 @@ job_publish(struct job *j)
 		if (rc == 0)
 			rc = privop_fsync_dir(j->destdirfd);
 	} else {
-		rc = job_rename_source(j);
+		rc = job_rename_source(j, NULL);
 	}
 	if (rc == -1 && errno == EEXIST) {
 		/* ours from before a crash, a twin, or another file? */
@@ -1269,6 +1452,14 @@ job_publish(struct job *j)
 		job_fail_errno(j, "publish");
 		return;
 	}
+	/*
+	 * Published under a name that was free: no earlier attempt got as
+	 * far as MOVED, and lines are written only for MOVED rows, so its
+	 * line cannot be in the manifest yet.  The first attempt need not
+	 * read the whole manifest looking for it (that made an hour's
+	 * ingest quadratic); retries, adoptions and recovery still look.
+	 */
+	j->manifest_fresh = 1;
 	job_moved(j);
 }
 
@@ -1322,6 +1513,36 @@ job_moved(struct job *j)
 	job_manifest(j);
 }
 
+/* The manifest line or MANIFESTED did not become durable: stays MOVED. */
+static void
+job_manifest_failed(struct job *j, const char *manifest)
+{
+	log_ev(LOG_ERR, "manifest_write_failed", "path=%s id=%lld"
+	    " manifest=%s errno=%d", job_logpath(j), (long long)j->id,
+	    manifest, errno);
+	if (++j->manifest_failures >= jc(j)->retry) {
+		/* durable in the archive; the next start retries */
+		log_ev(LOG_ERR, "manifest_gave_up", "path=%s id=%lld",
+		    job_logpath(j), (long long)j->id);
+		env->failed++;
+		job_park(j, ST_MOVED);
+		return;
+	}
+	job_arm(j, 5 * NS);	/* stays MOVED; try again */
+}
+
+/* MANIFESTED is durable. */
+static void
+job_manifested(struct job *j, const struct file_rec *r)
+{
+	log_ev(LOG_INFO, "file_ingested", "path=%s dest=%s sha256=%s"
+	    " xxh128=%s bytes=%lld id=%lld", r->source_path, r->dest, r->sha256,
+	    r->xxh128, (long long)r->size, (long long)r->id);
+	env->ingested++;
+	metrics_file_done(j->w->name, ST_MANIFESTED, r->size, j->first_seen_ns);
+	j->state = ST_MANIFESTED;
+}
+
 /* MOVED -> MANIFESTED; idempotent (the line is written once per id). */
 static void
 job_manifest(struct job *j)
@@ -1335,7 +1556,9 @@ job_manifest(struct job *j)
 		job_arm(j, 5 * NS);
 		return;
 	}
-	has = manifest_has_id(j->r->manifest.fd, r.manifest, r.id);
+	has = j->manifest_fresh ? 0 :
+	    manifest_has_id(j->r->manifest.fd, r.manifest, r.id);
+	j->manifest_fresh = 0;
 	buf_init(&line);
 	if (has == 0) {
 		manifest_line(&line, &r);
@@ -1344,41 +1567,586 @@ job_manifest(struct job *j)
 			has = -1;
 	} else if (has == 1) {
 		/* written before a crash, maybe never synced */
-		if (manifest_sync(j->r->manifest.fd, r.manifest) == -1)
+		if (manifest_sync_path(j->r->manifest.fd, r.manifest) == -1)
 			has = -1;
 	}
+	buf_free(&line);
 	if (has == -1 || db_file_set_state(env->db, j->id, ST_MANIFESTED,
 	    r.manifest) == -1) {
-		log_ev(LOG_ERR, "manifest_write_failed", "path=%s id=%lld"
-		    " manifest=%s errno=%d", job_logpath(j), (long long)j->id,
-		    r.manifest, errno);
-		buf_free(&line);
+		job_manifest_failed(j, r.manifest);
 		file_rec_free(&r);
-		if (++j->manifest_failures >= jc(j)->retry) {
-			/* durable in the archive; the next start retries */
-			log_ev(LOG_ERR, "manifest_gave_up", "path=%s id=%lld",
-			    job_logpath(j), (long long)j->id);
-			env->failed++;
-			job_park(j, ST_MOVED);
-			return;
-		}
-		job_arm(j, 5 * NS);	/* stays MOVED; try again */
 		return;
 	}
-	log_ev(LOG_INFO, "file_ingested", "path=%s dest=%s sha256=%s"
-	    " xxh128=%s bytes=%lld id=%lld", r.source_path, r.dest, r.sha256,
-	    r.xxh128, (long long)r.size, (long long)r.id);
-	env->ingested++;
-	metrics_file_done(j->w->name, ST_MANIFESTED, r.size, j->first_seen_ns);
-	buf_free(&line);
+	job_manifested(j, &r);
 	file_rec_free(&r);
-	j->state = ST_MANIFESTED;
 	if (jc(j)->action == ACTION_MOVE) {
 		job_remove_source(j);
 		job_finish(j);
 	} else {
 		job_park(j, ST_MANIFESTED);	/* copy/link: the source stays */
 	}
+}
+
+/* --- group commit --- */
+
+/*
+ * Results that complete close together are published as one batch
+ * (DESIGN.md section 3, "Batching"): one transaction records them HASHED;
+ * all are linked or renamed, then each distinct directory is fsynced once;
+ * one transaction records them MOVED; their manifest lines are written
+ * with one fdatasync per manifest file; one transaction records them
+ * MANIFESTED; only then are the sources unlinked, with one fsync per
+ * staging directory.  Each step waits for the barrier before it, so no
+ * file is acknowledged earlier than on the one-file path.  A file that
+ * needs anything unusual (a duplicate, a taken name, an error) leaves the
+ * batch for that one-file path.
+ */
+#define BATCH_MAX	256
+#define BATCH_WAIT_NS	(NS / 500)	/* let busy workers add to the batch */
+
+struct dirset {
+	struct {
+		dev_t	 dev;
+		ino_t	 ino;
+		int	 fd;		/* borrowed from a job */
+		int	 err;		/* errno of a failed fsync, else 0 */
+	}	*d;
+	size_t	 n;
+};
+
+/* Slot of dirfd's directory, added if new; -1 if it cannot be fstat'ed. */
+static int
+dirset_add(struct dirset *ds, int fd)
+{
+	struct stat st;
+	size_t i;
+
+	if (fstat(fd, &st) == -1)
+		return -1;
+	for (i = 0; i < ds->n; i++)
+		if (ds->d[i].dev == st.st_dev && ds->d[i].ino == st.st_ino)
+			return (int)i;
+	ds->d[ds->n].dev = st.st_dev;
+	ds->d[ds->n].ino = st.st_ino;
+	ds->d[ds->n].fd = fd;
+	ds->d[ds->n].err = 0;
+	return (int)ds->n++;
+}
+
+static void
+dirset_sync(struct dirset *ds)
+{
+	size_t i;
+
+	for (i = 0; i < ds->n; i++)
+		if (privop_fsync_dir(ds->d[i].fd) == -1)
+			ds->d[i].err = errno ? errno : EIO;
+}
+
+/* 0 if the slot's directory is durable, else -1 with errno. */
+static int
+dirset_ok(const struct dirset *ds, int slot)
+{
+	if (slot < 0)
+		return 0;
+	if (ds->d[slot].err == 0)
+		return 0;
+	errno = ds->d[slot].err;
+	return -1;
+}
+
+struct bent {
+	struct job	*j;		/* NULL once it left the batch */
+	int		 dup;		/* content already held by orig */
+	int64_t		 orig;
+	char		*orig_dest;
+	int		 sdir;		/* staging dir to fsync, or -1 */
+	int		 dslot, sslot;	/* their dirset slots */
+	struct file_rec	 r;
+	int		 have_r;
+	int		 synced;	/* manifest line durable */
+};
+
+static void	batch_flush(void);
+
+static void
+batch_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	batch_flush();
+	sched_dispatch();
+}
+
+/*
+ * Flush now when nothing else can join (no worker busy, draining, full),
+ * else a moment later so the busy workers' results join this batch.
+ */
+static void
+batch_schedule(void)
+{
+	struct timeval tv = { 0, 0 };
+
+	if (s.batch_n == 0)
+		return;
+	if (s.batch_ev == NULL)
+		s.batch_ev = evtimer_new(env->base, batch_cb, NULL);
+	if (s.batch_n < BATCH_MAX && pool_busy() > 0 && !env->draining) {
+		if (evtimer_pending(s.batch_ev, NULL))
+			return;
+		tv.tv_usec = (suseconds_t)(BATCH_WAIT_NS / 1000);
+	}
+	evtimer_add(s.batch_ev, &tv);
+}
+
+/* A worker's result passed its checks: publish it with the next batch. */
+static void
+job_batch_add(struct job *j)
+{
+	j->batched = 1;
+	TAILQ_INSERT_TAIL(&s.batchq, j, entry);
+	s.batch_n++;
+}
+
+static void
+job_batch_remove(struct job *j)
+{
+	TAILQ_REMOVE(&s.batchq, j, entry);
+	j->batched = 0;
+	s.batch_n--;
+}
+
+/* HASHED for every file, or out of the batch.  In the open transaction. */
+static void
+batch_hashed(struct bent *b, size_t n)
+{
+	struct job *j;
+	char *dest;
+	size_t i;
+	int dup, rc;
+
+	for (i = 0; i < n; i++) {
+		if ((j = b[i].j) == NULL)
+			continue;
+		dup = db_find_content(env->db, j->sha256, j->id, &b[i].orig,
+		    &b[i].orig_dest);
+		if (dup == -1) {
+			job_retry(j, "database read failed");
+			b[i].j = NULL;
+		} else if (dup == 1) {
+			b[i].dup = 1;	/* after the commit: its original is */
+		} else if (job_dest_compute(j) == -1) {
+			b[i].j = NULL;	/* rejected */
+		} else {
+			dest = job_dest_path(j);
+			rc = db_file_set_hashed(env->db, j->id, j->sha256,
+			    j->xxh128, dest);
+			free(dest);
+			if (rc == -1) {
+				job_retry(j, "database write failed");
+				b[i].j = NULL;
+			} else {
+				j->state = ST_HASHED;
+			}
+		}
+	}
+}
+
+/* Every file still in the batch leaves it through job_retry. */
+static void
+batch_retry_all(struct bent *b, size_t n, const char *why)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (b[i].j != NULL) {
+			job_retry(b[i].j, why);
+			b[i].j = NULL;
+		}
+	}
+}
+
+/*
+ * Small copies were written without fdatasync: one syncfs per destination
+ * filesystem makes all their data durable before any of them is linked.
+ * After a failure they are copied again (a failed sync is never retried).
+ */
+static void
+batch_syncfs(struct bent *b, size_t n)
+{
+	struct {
+		dev_t	 dev;
+		int	 err;
+	} *fs;
+	struct job *j;
+	size_t i, k, nfs = 0;
+
+	fs = xcalloc(n, sizeof(*fs));
+	for (i = 0; i < n; i++) {
+		if ((j = b[i].j) == NULL || b[i].dup || !j->nosync)
+			continue;
+		for (k = 0; k < nfs; k++)
+			if (fs[k].dev == j->droot->dev)
+				break;
+		if (k == nfs) {
+			fs[k].dev = j->droot->dev;
+			fs[k].err = syncfs(j->droot->fd) == -1 ?
+			    (errno ? errno : EIO) : 0;
+			nfs++;
+		}
+		if (fs[k].err == 0) {
+			j->nosync = 0;
+		} else {
+			errno = fs[k].err;
+			job_fail_errno(j, "sync");
+			b[i].j = NULL;
+		}
+	}
+	free(fs);
+}
+
+/* Link or rename each file into the archive; directories not yet synced. */
+static void
+batch_publish(struct bent *b, size_t n, struct dirset *ds)
+{
+	struct job *j;
+	size_t i;
+	int rc;
+
+	batch_syncfs(b, n);
+	for (i = 0; i < n; i++) {
+		if ((j = b[i].j) == NULL || b[i].dup)
+			continue;
+		if (job_open_destdir(j) == -1) {
+			job_fail_errno(j, "create archive directory");
+			b[i].j = NULL;
+			continue;
+		}
+		if (j->kind == K_COPY || jc(j)->action == ACTION_LINK)
+			rc = privop_link_tmp(j->kind == K_COPY ? j->tmpfd :
+			    j->srcfd, j->destdirfd, dest_base(j));
+		else
+			rc = job_rename_source(j, &b[i].sdir);
+		if (rc == -1 && errno == EEXIST) {
+			job_verify_existing(j);	/* the one-file path */
+			b[i].j = NULL;
+			continue;
+		}
+		if (rc == 0 && (b[i].dslot = dirset_add(ds, j->destdirfd)) == -1)
+			rc = -1;
+		if (rc == 0 && b[i].sdir != -1 &&
+		    (b[i].sslot = dirset_add(ds, b[i].sdir)) == -1)
+			rc = -1;
+		if (rc == -1) {
+			job_fail_errno(j, "publish");
+			b[i].j = NULL;
+			continue;
+		}
+		j->manifest_fresh = 1;	/* see job_publish */
+	}
+	dirset_sync(ds);
+	for (i = 0; i < n; i++) {
+		if ((j = b[i].j) == NULL || b[i].dup)
+			continue;
+		if (dirset_ok(ds, b[i].dslot) == -1 ||
+		    dirset_ok(ds, b[i].sslot) == -1) {
+			job_fail_errno(j, "publish");
+			b[i].j = NULL;
+		}
+	}
+}
+
+/* MOVED for every published file.  In the open transaction. */
+static void
+batch_moved(struct bent *b, size_t n)
+{
+	int64_t now = now_realtime_ns();
+	char at[32], *dest, *mrel;
+	struct job *j;
+	size_t i;
+	int rc;
+
+	time_format_iso(now, at);
+	for (i = 0; i < n; i++) {
+		if ((j = b[i].j) == NULL || b[i].dup)
+			continue;
+		if ((mrel = job_manifest_rel(now, j)) == NULL) {
+			job_retry(j, "manifest template");
+			b[i].j = NULL;
+			continue;
+		}
+		dest = job_dest_path(j);
+		rc = db_file_set_moved(env->db, j->id, dest, mrel, at,
+		    !j->src_in_staging);
+		free(dest);
+		free(mrel);
+		if (rc == -1) {
+			job_retry(j, "database write failed");
+			b[i].j = NULL;
+		}
+	}
+}
+
+/* Mark the lines written since the last sync durable, or failed. */
+static void
+batch_sync_lines(struct bent *b, size_t from, size_t to, int *nsync)
+{
+	size_t i;
+	int rc;
+
+	for (i = from; i < to; i++)
+		if (b[i].j != NULL && !b[i].dup && b[i].have_r)
+			break;
+	if (i == to)
+		return;
+	rc = manifest_sync();
+	(*nsync)++;
+	for (i = from; i < to; i++) {
+		if (b[i].j == NULL || b[i].dup || !b[i].have_r)
+			continue;
+		if (rc == 0) {
+			b[i].synced = 1;
+		} else {
+			job_manifest_failed(b[i].j, b[i].r.manifest);
+			b[i].j = NULL;
+		}
+	}
+}
+
+/* Append every line, one fdatasync per manifest file. */
+static int
+batch_lines(struct bent *b, size_t n)
+{
+	struct buf line;
+	struct job *j;
+	size_t i, from = 0;
+	int rootfd = -1, nsync = 0;
+	const char *rel = NULL;
+
+	buf_init(&line);
+	for (i = 0; i < n; i++) {
+		if ((j = b[i].j) == NULL || b[i].dup)
+			continue;
+		j->manifest_fresh = 0;
+		if (db_file_get(env->db, j->id, &b[i].r) == -1) {
+			log_ev(LOG_ERR, "db_read_failed", "id=%lld",
+			    (long long)j->id);
+			job_arm(j, 5 * NS);	/* stays MOVED */
+			b[i].j = NULL;
+			continue;
+		}
+		b[i].have_r = 1;
+		if (rel != NULL && (rootfd != j->r->manifest.fd ||
+		    strcmp(rel, b[i].r.manifest) != 0)) {
+			/* another manifest: this one is synced first */
+			batch_sync_lines(b, from, i, &nsync);
+			from = i;
+		}
+		rootfd = j->r->manifest.fd;
+		rel = b[i].r.manifest;
+		buf_reset(&line);
+		manifest_line(&line, &b[i].r);
+		if (manifest_write(rootfd, rel, line.data, line.len) == -1) {
+			/* the manifest was closed: what came before is unsynced */
+			job_manifest_failed(j, rel);
+			b[i].j = NULL;
+			batch_sync_lines(b, from, i, &nsync);
+			from = i + 1;
+			rel = NULL;
+		}
+	}
+	batch_sync_lines(b, from, n, &nsync);
+	buf_free(&line);
+	return nsync;
+}
+
+/* MANIFESTED for every durable line.  In the open transaction. */
+static void
+batch_manifested(struct bent *b, size_t n)
+{
+	struct job *j;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if ((j = b[i].j) == NULL || b[i].dup)
+			continue;
+		if (!b[i].synced || db_file_set_state(env->db, j->id,
+		    ST_MANIFESTED, b[i].r.manifest) == -1) {
+			job_manifest_failed(j, b[i].r.manifest);
+			b[i].j = NULL;
+		}
+	}
+}
+
+/* MANIFESTED could not be committed: every file stays MOVED. */
+static void
+batch_manifest_failed_all(struct bent *b, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (b[i].j != NULL) {
+			job_manifest_failed(b[i].j, b[i].r.manifest);
+			b[i].j = NULL;
+		}
+	}
+}
+
+/* Unlink the sources, fsync each staging directory once, record it. */
+static void
+batch_remove_sources(struct bent *b, size_t n, struct dirset *ds)
+{
+	struct job *j;
+	size_t i;
+	int dfd, began;
+
+	ds->n = 0;
+	for (i = 0; i < n; i++) {
+		b[i].sslot = -1;
+		if ((j = b[i].j) == NULL || b[i].dup)
+			continue;
+		if (jc(j)->action != ACTION_MOVE) {
+			job_park(j, ST_MANIFESTED);	/* the source stays */
+			b[i].j = NULL;
+			continue;
+		}
+		if (b[i].sdir != -1) {		/* renamed: its dir is synced */
+			close(b[i].sdir);
+			b[i].sdir = -1;
+		}
+		if (job_unlink_source(j, &dfd) == -1) {
+			job_finish(j);	/* recovery removes it later */
+			b[i].j = NULL;
+			continue;
+		}
+		b[i].sdir = dfd;
+		if (dfd != -1 && (b[i].sslot = dirset_add(ds, dfd)) == -1) {
+			log_ev(LOG_ERR, "source_remove_failed", "path=%s"
+			    " errno=%d", job_logpath(j), errno);
+			job_finish(j);
+			b[i].j = NULL;
+		}
+	}
+	dirset_sync(ds);
+	began = db_begin(env->db) == 0;
+	for (i = 0; i < n; i++) {
+		if ((j = b[i].j) == NULL || b[i].dup)
+			continue;
+		if (dirset_ok(ds, b[i].sslot) == -1) {
+			log_ev(LOG_ERR, "source_remove_failed", "path=%s"
+			    " errno=%d", job_logpath(j), errno);
+		} else {
+			if (b[i].sdir != -1)
+				j->src_in_staging = 0;
+			db_file_set_source_removed(env->db, j->id);
+		}
+	}
+	if (began)
+		db_commit(env->db);	/* not a barrier: recovery redoes it */
+	for (i = 0; i < n; i++) {
+		if ((j = b[i].j) == NULL || b[i].dup)
+			continue;
+		job_finish(j);
+		b[i].j = NULL;
+	}
+}
+
+static void
+batch_flush(void)
+{
+	struct dirset ds = { NULL, 0 };
+	struct bent *b;
+	struct job *j;
+	size_t i, n = 0, ndirs = 0;
+	int nsync = 0;
+
+	if (s.batch_n == 0)
+		return;
+	b = xcalloc(s.batch_n, sizeof(*b));
+	ds.d = xcalloc(2 * s.batch_n, sizeof(*ds.d));
+	while ((j = TAILQ_FIRST(&s.batchq)) != NULL) {
+		job_batch_remove(j);
+		b[n].j = j;
+		b[n].sdir = -1;
+		b[n].dslot = b[n].sslot = -1;
+		n++;
+	}
+
+	/* 1: HASHED, durable before anything is published */
+	if (db_begin(env->db) == -1) {
+		batch_retry_all(b, n, "database write failed");
+		goto out;
+	}
+	processing_flush();	/* PROCESSING events precede HASHED */
+	batch_hashed(b, n);
+	if (db_commit(env->db) == -1) {
+		batch_retry_all(b, n, "database write failed");
+		goto out;
+	}
+	/* duplicates leave here: their original is durably HASHED now */
+	for (i = 0; i < n; i++) {
+		if (b[i].j != NULL && b[i].dup) {
+			job_duplicate(b[i].j, b[i].orig, b[i].orig_dest);
+			b[i].j = NULL;
+		}
+	}
+
+	/* 2: link/rename, then one fsync per directory */
+	batch_publish(b, n, &ds);
+	ndirs = ds.n;
+	for (i = 0; i < n; i++) {
+		if (b[i].j == NULL && b[i].sdir != -1) {
+			close(b[i].sdir);
+			b[i].sdir = -1;
+		}
+	}
+
+	/* 3: MOVED, durable before any manifest line */
+	if (db_begin(env->db) == -1) {
+		batch_retry_all(b, n, "database write failed");
+		goto out;
+	}
+	batch_moved(b, n);
+	if (db_commit(env->db) == -1) {
+		batch_retry_all(b, n, "database write failed");
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		if ((j = b[i].j) != NULL) {
+			j->state = ST_MOVED;
+			job_close_fds(j);
+		}
+	}
+
+	/* 4: manifest lines, one fdatasync per manifest file */
+	nsync = batch_lines(b, n);
+
+	/* 5: MANIFESTED, durable before any source is removed */
+	if (db_begin(env->db) == -1) {
+		batch_manifest_failed_all(b, n);
+		goto out;
+	}
+	batch_manifested(b, n);
+	if (db_commit(env->db) == -1) {
+		batch_manifest_failed_all(b, n);
+		goto out;
+	}
+	for (i = 0; i < n; i++)
+		if (b[i].j != NULL)
+			job_manifested(b[i].j, &b[i].r);
+	log_ev(LOG_DEBUG, "batch_committed", "files=%zu dirs=%zu"
+	    " manifest_syncs=%d", n, ndirs, nsync);
+
+	/* 6: the sources go */
+	batch_remove_sources(b, n, &ds);
+out:
+	for (i = 0; i < n; i++) {
+		if (b[i].sdir != -1)
+			close(b[i].sdir);
+		if (b[i].have_r)
+			file_rec_free(&b[i].r);
+		free(b[i].orig_dest);
+	}
+	free(ds.d);
+	free(b);
 }
 
 /* --- start-up recovery --- */
@@ -1581,6 +2349,8 @@ sched_init(void)
 {
 	htab_init(&s.dry_seen);
 	TAILQ_INIT(&s.runq);
+	TAILQ_INIT(&s.batchq);
+	TAILQ_INIT(&s.newq);
 }
 
 
@@ -1588,6 +2358,21 @@ void
 sched_shutdown(void)
 {
 	jobs_foreach(NULL, job_free);
+	if (s.batch_ev != NULL) {
+		event_free(s.batch_ev);
+		s.batch_ev = NULL;
+	}
+	if (s.insert_ev != NULL) {
+		event_free(s.insert_ev);
+		s.insert_ev = NULL;
+	}
+	if (s.proc_ev != NULL) {
+		event_free(s.proc_ev);
+		s.proc_ev = NULL;
+	}
+	free(s.proc);
+	s.proc = NULL;
+	s.nproc = s.capproc = 0;
 	htab_free(&s.dry_seen);
 	manifest_close();
 }

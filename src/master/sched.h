@@ -34,6 +34,10 @@ struct job {
 	struct event		*timer;
 	TAILQ_ENTRY(job)	 entry;
 	int			 queued;	/* on the run queue */
+	int			 batched;	/* waiting for the group commit */
+	int			 inserting;	/* new, waiting for its row */
+	int			 proc_pending;	/* its PROCESSING not yet written */
+	int			 nosync;	/* copy not yet durable: syncfs first */
 
 	int			 kind;		/* enum job_kind */
 	int			 verifying;	/* hashing an existing archive file */
@@ -47,6 +51,7 @@ struct job {
 	int64_t			 sc_size;	/* size the sidecar vouches, or -1 */
 	char			 sc_sha256[65];	/* sha256 it vouches, or "" */
 	int			 manifest_failures;	/* resumed from the DB at start-up */
+	int			 manifest_fresh;	/* MOVED just now: no line can exist yet */
 	int			 src_in_staging;
 	char			 sha256[65];
 	char			 xxh128[33];

@@ -133,12 +133,12 @@ copy_hash(int src, int sync_src, const struct copy_ctx *ctx,
 }
 
 int
-copy_and_hash(int src, int dst, const struct copy_ctx *ctx,
+copy_and_hash(int src, int dst, int sync_dst, const struct copy_ctx *ctx,
     struct copy_result *res)
 {
 	if (pump(src, dst, ctx, res) == -1)
 		return -1;
-	if (sync_fd(dst) == -1)
+	if (sync_dst && sync_fd(dst) == -1)
 		return copy_fail(res, errno, "sync");
 	return 0;
 }

@@ -47,10 +47,11 @@ int	copy_hash(int src, int sync_src, const struct copy_ctx *,
 
 /*
  * Read src from offset 0 to EOF, hash it and write it to dst (at dst's
- * current offset), then fdatasync dst.  Returns 0, or -1 with res->err and
- * res->stage set.
+ * current offset), then fdatasync dst if sync_dst (else the master makes
+ * it durable with one syncfs for a batch of small copies).  Returns 0, or
+ * -1 with res->err and res->stage set.
  */
-int	copy_and_hash(int src, int dst, const struct copy_ctx *,
+int	copy_and_hash(int src, int dst, int sync_dst, const struct copy_ctx *,
 	    struct copy_result *res);
 
 #endif

@@ -339,7 +339,8 @@ job_run(const struct ipc_msg *m, const struct msg_job *job)
 	ctx.arg = &js;
 	ctx.progress_every = hooks.sleep_ms > 0 ? 0 : COPY_PROGRESS_EVERY;
 	if (m->hdr.type == MSG_JOB_COPY)
-		rc = copy_and_hash(m->fds[0], m->fds[1], &ctx, &res);
+		rc = copy_and_hash(m->fds[0], m->fds[1],
+		    (job->flags & JOB_F_NO_SYNC) == 0, &ctx, &res);
 	else
 		rc = copy_hash(m->fds[0], (job->flags & JOB_F_SYNC_SRC) != 0,
 		    &ctx, &res);

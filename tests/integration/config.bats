@@ -118,6 +118,26 @@ conf_watch() {
 	assert_equal "$(stat -c %i "$T/in2/l.csv")" "$(stat -c %i "$T/wh2/links/l.csv")"
 }
 
+@test "duplicate move-to puts a resend aside, under a new name if it is taken" {
+	{
+		conf_head
+		conf_watch dups "$T/in2" "duplicate move-to \"$T/dups\""
+	} >"$CONF"
+	mkdir -p "$T/dups"
+	printf 'same bytes' >"$T/dups/again.csv"	# the name is taken there
+	start_conf
+	printf 'same bytes' >"$T/in2/first.csv"
+	wait_state MANIFESTED 1
+	printf 'same bytes' >"$T/in2/again.csv"
+	wait_state SKIPPED_DUPLICATE 1
+	wait_for_log '"event":"duplicate_moved"'
+	kill -0 "$DAEMON_PID"
+	[ ! -e "$T/in2/again.csv" ]
+	# the taken name was kept; the resend got the collision name
+	assert_equal "$(ls "$T/dups" | wc -l)" 2
+	stop_daemon
+}
+
 @test "routes: the first matching route decides the destination" {
 	{
 		conf_head

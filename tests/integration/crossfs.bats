@@ -73,3 +73,40 @@ teardown() { teardown_tree; }
 	assert_equal "$(db "SELECT dest FROM files")" "$WH/ingest_date=$day/same.csv"
 	log_has '"event":"archive_copy_adopted"'
 }
+
+@test "regress: small copies are synced (one syncfs) before they are linked, and sources go only after the manifest is synced" {
+	command -v strace >/dev/null || skip "strace not installed"
+	mount_tmpfs "$T/wh"
+	local i
+	for i in 1 2 3 4 5 6; do
+		make_random "$IN/s$i.dat" 8
+	done
+	# shellcheck disable=SC2046
+	run strace -f -qq -y -o "$T/trace" \
+	    -e trace=syncfs,fdatasync,fsync,linkat,unlinkat \
+	    "$INGESTD" $(ingestd_args) --once --stability-seconds 0
+	assert_success
+	assert_equal "$(count_state MANIFESTED)" 6
+	# in the master's syscall order, batch by batch: a syncfs after the
+	# previous manifest sync and before each link; after each batch's
+	# last link a manifest fdatasync, and only then unlinks of sources
+	run python3 -c '
+import sys
+wh, src = sys.argv[2], sys.argv[3]
+last = {"syncfs": -1, "link": -1, "msync": -1}
+ok, links, unlinks = True, 0, 0
+for i, l in enumerate(open(sys.argv[1])):
+    if "syncfs(" in l:
+        last["syncfs"] = i
+    elif "fdatasync(" in l and "manifest.jsonl" in l:
+        last["msync"] = i
+    elif "linkat(" in l and wh in l and "unlinkat(" not in l:
+        links += 1
+        ok &= last["msync"] < last["syncfs"] < i
+        last["link"] = i
+    elif "unlinkat(" in l and src in l:
+        unlinks += 1
+        ok &= last["link"] < last["msync"] < i
+print(links, unlinks, ok)' "$T/trace" "$WH" "$IN"
+	assert_output "6 6 True"
+}

@@ -321,6 +321,30 @@ for line in sys.stdin:
 	assert_no_temp_files
 }
 
+@test "results that complete together are published as one batch (group commit)" {
+	local i
+	for i in $(seq 1 100); do
+		make_random "$IN/g$i.dat" 4
+	done
+	# --once: the start-up scan queues all 100 files (one DB commit
+	# each) while the first two workers finish, so their results are
+	# read in one loop round and at least those two share a batch
+	run_once --stability-seconds 0
+	assert_success
+	assert_equal "$(count_state MANIFESTED)" 100
+	assert_equal "$(manifest_lines | wc -l)" 100
+	assert_equal "$(archive_files | wc -l)" 100
+	run find "$IN" -type f
+	assert_output ""
+	# every file went through a batch, and some batch held several
+	run python3 -c '
+import json, sys
+sizes = [e["files"] for e in map(json.loads, open(sys.argv[1]))
+         if e.get("event") == "batch_committed"]
+print(sum(sizes), max(sizes) >= 2, all(e >= 1 for e in sizes))' "$LOG"
+	assert_output "100 True True"
+}
+
 @test "SIGTERM exits 0 and a restart ingests what arrived meanwhile" {
 	remember_date
 	start_daemon

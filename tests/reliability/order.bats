@@ -1,7 +1,9 @@
 #!/usr/bin/env bats
 # Scenario 4: the syscall-order audit.  An strace of a whole run proves,
 # file by file, that nothing is acknowledged before it is durable: temp
-# data synced before it gets a name, the name's directory synced before
+# data synced (by its worker, or by the master's syncfs of the
+# destination filesystem for a batch of small copies) before it gets a
+# name, the name's directory synced before
 # the DB says MOVED, the manifest line synced before MANIFESTED, and the
 # source unlinked only after that (tests/lib/syscall-order).
 
@@ -16,7 +18,7 @@ teardown() { teardown_rel; }
 traced_run() {
 	# shellcheck disable=SC2046
 	run no_lsan strace -f -qq -y -s 4096 -o "$T/trace" \
-	    -e trace=openat,write,pwrite64,fdatasync,fsync,linkat,renameat2,unlinkat \
+	    -e trace=openat,write,pwrite64,fdatasync,fsync,syncfs,linkat,renameat2,unlinkat \
 	    "$INGESTD" $(ingestd_args) --once
 	printf '%s\n' "$output" >>"$LOG"
 	assert_success

@@ -229,7 +229,7 @@ test_copy_and_hash_writes_an_identical_file_with_hash_only_digests(void **state)
 	ctx.arg = &calls;
 	ctx.progress_every = COPY_CHUNK;
 
-	assert_int_equal(copy_and_hash(src, dst, &ctx, &copied), 0);
+	assert_int_equal(copy_and_hash(src, dst, 1, &ctx, &copied), 0);
 	assert_int_equal(copied.bytes, FILE_LEN);
 	assert_int_equal(calls, FILE_LEN / COPY_CHUNK);
 	file_check_equal(dst, p, FILE_LEN);
@@ -268,7 +268,7 @@ test_failed_write_is_reported_with_errno_and_stage(void **state)
 	file_fill(src, p, 4096);
 	ctx.buf = copy_buf_alloc(COPY_CHUNK);
 	assert_non_null(ctx.buf);
-	assert_int_equal(copy_and_hash(src, full, &ctx, &res), -1);
+	assert_int_equal(copy_and_hash(src, full, 1, &ctx, &res), -1);
 	assert_int_equal(res.err, ENOSPC);
 	assert_string_equal(res.stage, "write");
 	/* A directory cannot be read: the read stage fails, not the process. */
