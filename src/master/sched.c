@@ -977,8 +977,14 @@ job_start(struct job *j, struct worker *w)
 	if (env->conf->dry_run) {
 		j->kind = K_HASH;
 	} else if (jc(j)->action != ACTION_COPY &&
-	    j->open_st.st_dev == j->droot->dev) {
-		/* move renames, link hard-links: the file itself is archived */
+	    j->open_st.st_dev == j->droot->dev &&
+	    (jc(j)->action == ACTION_LINK || j->open_st.st_nlink == 1)) {
+		/*
+		 * move renames, link hard-links: the file itself is archived.
+		 * Not for move when the file has another name (a hard link
+		 * outside the watch): writes through that name would change
+		 * the archive, so it is copied like across filesystems.
+		 */
 		j->kind = K_HASH;
 		flags = JOB_F_SYNC_SRC;
 	} else {

@@ -122,6 +122,23 @@ assert "/ingest_date=%s/" % m["ingested_at"][:10] in m["dest"], (m["dest"], m["i
 	assert_no_temp_files
 }
 
+@test "a staged file with another hard link is copied, not renamed: the outside name cannot change the archive" {
+	mkdir -p "$T/outside"
+	printf 'original bytes' >"$T/outside/shared.csv"
+	start_daemon
+	ln "$T/outside/shared.csv" "$IN/shared.csv"
+	wait_state MANIFESTED 1
+	wait_until 10 source_removed_is_1 shared.csv
+	dest=$(archived_path shared.csv)
+	gone "$IN/shared.csv"
+	# the archive is its own inode; the outside name is untouched
+	[ "$(stat -c %i "$dest")" != "$(stat -c %i "$T/outside/shared.csv")" ]
+	assert_equal "$(stat -c %h "$T/outside/shared.csv")" 1
+	printf 'changed later' >"$T/outside/shared.csv"
+	assert_equal "$(cat "$dest")" 'original bytes'
+	stop_daemon
+}
+
 @test "a slow writer's file is ingested exactly once, complete, after the last write" {
 	remember_date
 	start_daemon
