@@ -82,7 +82,7 @@ teardown() { teardown_tree; }
 		make_random "$IN/s$i.dat" 8
 	done
 	# shellcheck disable=SC2046
-	run strace -f -qq -y -o "$T/trace" \
+	run no_lsan strace -f -qq -y -o "$T/trace" \
 	    -e trace=syncfs,fdatasync,fsync,linkat,unlinkat \
 	    "$INGESTD" $(ingestd_args) --once --stability-seconds 0
 	assert_success

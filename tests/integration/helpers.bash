@@ -119,6 +119,10 @@ wait_until() {
 	done
 }
 
+# no_lsan CMD...: run CMD without LeakSanitizer, which cannot work in a
+# process under strace (ptrace); ASan and UBSan stay on.
+no_lsan() { ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 "$@"; }
+
 log_has() { grep -q -- "$1" "$LOG" 2>/dev/null; }
 wait_for_log() { wait_until "${2:-$WAIT_TIMEOUT}" log_has "$1"; }
 

@@ -105,10 +105,6 @@ needs_strace() {
 	command -v strace >/dev/null || skip "strace not installed"
 }
 
-# LeakSanitizer cannot run under ptrace (it would fail at exit): a traced
-# sanitizer build keeps ASan and UBSan but checks no leaks.
-no_lsan() { ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 "$@"; }
-
 # use_config [WATCH LINES...]: run the daemon from a config file with a
 # fixed manifest path (so strace -P can aim at it) and its own control
 # socket; extra lines go into the watch block.
