@@ -2055,18 +2055,33 @@ batch_remove_sources(struct bent *b, size_t n, struct dirset *ds)
 	}
 }
 
+/* Is the original a duplicate points at in the archive for good? */
+static int
+original_durable(int64_t id)
+{
+	struct file_rec r;
+	int ok;
+
+	memset(&r, 0, sizeof(r));
+	ok = db_file_get(env->db, id, &r) == 0 && (r.state == ST_MOVED ||
+	    r.state == ST_MANIFESTED);
+	file_rec_free(&r);
+	return ok;
+}
+
 static void
 batch_flush(void)
 {
 	struct dirset ds = { NULL, 0 };
 	struct bent *b;
-	struct job *j;
-	size_t i, n = 0, ndirs = 0;
+	struct job *j, **held = NULL;
+	size_t i, k, n = 0, ndirs = 0, nheld = 0, *held_i;
 	int nsync = 0;
 
 	if (s.batch_n == 0)
 		return;
 	b = xcalloc(s.batch_n, sizeof(*b));
+	held_i = xcalloc(s.batch_n, sizeof(*held_i));
 	ds.d = xcalloc(2 * s.batch_n, sizeof(*ds.d));
 	while ((j = TAILQ_FIRST(&s.batchq)) != NULL) {
 		job_batch_remove(j);
@@ -2087,10 +2102,16 @@ batch_flush(void)
 		batch_retry_all(b, n, "database write failed");
 		goto out;
 	}
-	/* duplicates leave here: their original is durably HASHED now */
+	/*
+	 * Duplicates wait aside: their original may be in this very batch,
+	 * only HASHED so far, and a duplicate's source may go only once the
+	 * original is durable (after step 5).
+	 */
+	held = xcalloc(n, sizeof(*held));
 	for (i = 0; i < n; i++) {
 		if (b[i].j != NULL && b[i].dup) {
-			job_duplicate(b[i].j, b[i].orig, b[i].orig_dest);
+			held[nheld++] = b[i].j;
+			held_i[nheld - 1] = i;
 			b[i].j = NULL;
 		}
 	}
@@ -2140,10 +2161,22 @@ batch_flush(void)
 			job_manifested(b[i].j, &b[i].r);
 	log_ev(LOG_DEBUG, "batch_committed", "files=%zu dirs=%zu"
 	    " manifest_syncs=%d", n, ndirs, nsync);
+	for (k = 0; k < nheld; k++) {
+		i = held_i[k];
+		if (original_durable(b[i].orig))
+			job_duplicate(held[k], b[i].orig, b[i].orig_dest);
+		else
+			job_retry(held[k], "its original is not durable yet");
+		held[k] = NULL;
+	}
 
 	/* 6: the sources go */
 	batch_remove_sources(b, n, &ds);
 out:
+	/* the batch failed before its originals were durable: look again */
+	for (k = 0; k < nheld; k++)
+		if (held[k] != NULL)
+			job_retry(held[k], "its original is not durable yet");
 	for (i = 0; i < n; i++) {
 		if (b[i].sdir != -1)
 			close(b[i].sdir);
@@ -2151,6 +2184,8 @@ out:
 			file_rec_free(&b[i].r);
 		free(b[i].orig_dest);
 	}
+	free(held);
+	free(held_i);
 	free(ds.d);
 	free(b);
 }

@@ -388,6 +388,7 @@ EOF
 	start_conf
 	stop_daemon_hard
 	[ -S "$SOCK" ]
+	: >"$LOG"	# start_conf waits for this daemon's "ready", not the first's
 	start_conf
 	log_has '"event":"control_stale_removed"'
 	ctl status
