@@ -24,6 +24,7 @@ struct filter {
 	const char	*watch;
 	const char	*name;
 	char		 hash[65];
+	char		 hash_end[66];	/* hash + "g": the end of its range */
 	int		 since_set;
 	char		 since[32];
 	int		 until_set;
@@ -143,6 +144,7 @@ filter_hash(struct filter *f, const char *arg)
 		f->hash[i] = (char)tolower((unsigned char)arg[i]);
 	}
 	f->hash[n] = '\0';
+	snprintf(f->hash_end, sizeof(f->hash_end), "%sg", f->hash);
 	return 0;
 bad:
 	return ctl_value_error("--hash: expected 4 to 64 hex digits of a"
@@ -204,9 +206,14 @@ filter_sql(const struct filter *f, struct buf *sql, struct binds *bd)
 		and = " AND ";
 	}
 	if (f->hash[0] != '\0') {
-		buf_printf(sql, "%ssubstr(sha256, 1, length(?)) = ?", and);
+		/*
+		 * A range, so that the sha256 index answers: every lower-case
+		 * hex digest starting with the prefix sorts between the prefix
+		 * and the prefix followed by 'g'.
+		 */
+		buf_printf(sql, "%ssha256 >= ? AND sha256 < ?", and);
 		bind_add(bd, f->hash);
-		bind_add(bd, f->hash);
+		bind_add(bd, f->hash_end);
 		and = " AND ";
 	}
 	if (f->since_set) {

@@ -189,8 +189,9 @@ resolve_hash(struct ctldb *db, const char *arg, const char *prefix,
 	struct buf cand;
 	int rc, step, contents = 0, n = 0;
 
+	/* a range the sha256 index answers: prefix <= sha256 < prefix "g" */
 	if ((rc = ctldb_prepare(db, "SELECT id, state, sha256, watch, relpath"
-	    " FROM files WHERE substr(sha256, 1, length(?1)) = ?1"
+	    " FROM files WHERE sha256 >= ?1 AND sha256 < ?1 || 'g'"
 	    " ORDER BY sha256, id DESC", &st)) != 0)
 		return rc;
 	sqlite3_bind_text(st, 1, prefix, -1, SQLITE_STATIC);

@@ -105,6 +105,12 @@ static const char *migrations[] = {
 	" args TEXT,"
 	" result TEXT);"
 	"CREATE INDEX files_dest ON files(dest);",
+	/*
+	 * 2 -> 3: ingestctl query --hash on every row (duplicates are not in
+	 * files_content) and status's last ingested file, without a scan
+	 */
+	"CREATE INDEX files_sha256 ON files(sha256);"
+	"CREATE INDEX files_state_ingested ON files(state, ingested_at);",
 };
 
 enum stmt_id {

@@ -23,7 +23,7 @@ const char	*state_name(int state);
 int		 state_parse(const char *name);	/* -1 if unknown */
 int		 state_is_terminal(int state);
 
-#define DB_SCHEMA_VERSION	2
+#define DB_SCHEMA_VERSION	3
 
 /* One row of the files table. Strings are owned by the record. */
 struct file_rec {
