@@ -109,8 +109,8 @@ static const char *migrations[] = {
 	 * 2 -> 3: ingestctl query --hash on every row (duplicates are not in
 	 * files_content) and status's last ingested file, without a scan
 	 */
-	"CREATE INDEX files_sha256 ON files(sha256);"
-	"CREATE INDEX files_state_ingested ON files(state, ingested_at);",
+	("CREATE INDEX files_sha256 ON files(sha256);"
+	"CREATE INDEX files_state_ingested ON files(state, ingested_at);"),
 };
 
 enum stmt_id {
