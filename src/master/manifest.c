@@ -126,8 +126,12 @@ manifest_open(int rootfd, const char *rel)
 	char *dir;
 	int dfd, fd, saved;
 
+	/*
+	 * Lines of one batch go to the file checked at its first line: the
+	 * path is looked up once per sync, not once per line.
+	 */
 	if (cur.fd != -1 && cur.rootfd == rootfd && strcmp(cur.rel, rel) == 0 &&
-	    manifest_still_there(rootfd, rel))
+	    (cur.unsynced != -1 || manifest_still_there(rootfd, rel)))
 		return cur.fd;
 	manifest_close();
 	dir = privop_dirname(rel, &base);
