@@ -52,9 +52,19 @@ status_counts(struct ctldb *db, struct status *s)
 	const char *watch, *state;
 	int rc, step, i;
 
-	if ((rc = ctldb_prepare(db, "SELECT watch, state, count(*),"
-	    " coalesce(sum(size), 0) FROM files GROUP BY watch, state"
-	    " ORDER BY watch", &st)) != 0)
+	/*
+	 * Schema 4 keeps the terminal states' counts in file_counts and the
+	 * few unfinished rows are counted; a database the daemon has not
+	 * migrated yet is counted row by row.
+	 */
+	if ((rc = ctldb_prepare(db, db->schema_version >= 4 ?
+	    "SELECT watch, state, files, bytes FROM file_counts"
+	    " WHERE files != 0 UNION ALL"
+	    " SELECT watch, state, count(*), coalesce(sum(size), 0) FROM files"
+	    " WHERE likelihood(state IN (" DB_UNFINISHED_SQL "), 0.001)"
+	    " GROUP BY watch, state ORDER BY watch" :
+	    "SELECT watch, state, count(*), coalesce(sum(size), 0)"
+	    " FROM files GROUP BY watch, state ORDER BY watch", &st)) != 0)
 		return rc;
 	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
 		watch = (const char *)sqlite3_column_text(st, 0);
@@ -107,22 +117,13 @@ status_first(struct ctldb *db, const char *sql, const char *const *params,
 static int
 status_oldest(struct ctldb *db, struct status *s, int64_t now_ns)
 {
-	const char *params[ST_END];
-	struct buf sql;
 	int64_t ns;
-	int i, n = 0, rc;
+	int rc;
 
-	buf_init(&sql);
-	buf_adds(&sql, "SELECT " REC_COLUMNS " FROM files WHERE state IN (");
-	for (i = 0; i < ST_END; i++) {
-		if (state_is_terminal(i))
-			continue;
-		buf_adds(&sql, n ? ", ?" : "?");
-		params[n++] = state_name(i);
-	}
-	buf_adds(&sql, ") ORDER BY discovered_at, id LIMIT 1");
-	rc = status_first(db, sql.data, params, n, &s->oldest);
-	buf_free(&sql);
+	/* few rows are unfinished: hint it, or the planner scans them all */
+	rc = status_first(db, "SELECT " REC_COLUMNS " FROM files WHERE"
+	    " likelihood(state IN (" DB_UNFINISHED_SQL "), 0.001)"
+	    " ORDER BY discovered_at, id LIMIT 1", NULL, 0, &s->oldest);
 	if (rc < 0)
 		return -rc;
 	s->has_oldest = rc;

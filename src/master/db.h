@@ -23,7 +23,12 @@ const char	*state_name(int state);
 int		 state_parse(const char *name);	/* -1 if unknown */
 int		 state_is_terminal(int state);
 
-#define DB_SCHEMA_VERSION	3
+#define DB_SCHEMA_VERSION	4
+
+/* The terminal states and the others as SQL lists (state_is_terminal()). */
+#define DB_TERMINAL_SQL	"'MANIFESTED','SKIPPED_DUPLICATE','REJECTED','FAILED'"
+#define DB_UNFINISHED_SQL \
+	"'DISCOVERED','QUEUED','PROCESSING','HASHED','MOVED','RETRY_PENDING'"
 
 /* One row of the files table. Strings are owned by the record. */
 struct file_rec {

@@ -117,6 +117,23 @@ print(eval(sys.argv[1]))' "$1"
 	assert_line --regexp "^watch	[^	]+	9	7	[0-9]+	1	1	0	0$"
 }
 
+@test "status: a database from before the counts table (schema 3) is counted row by row" {
+	local old="$BATS_TEST_TMPDIR/v3.db"
+	sqlite3 "$DB" ".backup '$old'"
+	sqlite3 "$old" "DROP TRIGGER file_counts_delete; DROP TABLE file_counts;
+	    CREATE INDEX files_state ON files(state);
+	    UPDATE schema_version SET version = 3"
+	run --separate-stderr "$INGESTCTL" --db "$DB" status
+	assert_success
+	local want=$output
+	run --separate-stderr "$INGESTCTL" --db "$old" status
+	assert_success
+	assert_line "$(printf 'schema_version\t3')"
+	assert_line "$(printf 'files\t%s' "$(db_count 1)")"
+	assert_equal "$(printf '%s\n' "$output" | grep -Ev '^(schema_version|database)\s')" \
+	    "$(printf '%s\n' "$want" | grep -Ev '^(schema_version|database)\s')"
+}
+
 @test "status --json: one object whose counts match the database" {
 	ctl --json status
 	assert_success

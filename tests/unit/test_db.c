@@ -553,6 +553,7 @@ test_state_names_round_trip(void **state)
 		"FAILED",
 	};
 	struct fx *fx = *state;
+	char quoted[32];
 	int64_t id;
 	int i, n = 0;
 
@@ -561,6 +562,12 @@ test_state_names_round_trip(void **state)
 		assert_string_equal(state_name(i), names[i]);
 		assert_int_equal(state_parse(names[i]), i);
 		n += state_is_terminal(i) ? 1 : 0;
+		/* the SQL list the counts and queries use says the same */
+		snprintf(quoted, sizeof(quoted), "'%s'", names[i]);
+		assert_int_equal(strstr(DB_TERMINAL_SQL, quoted) != NULL,
+		    state_is_terminal(i));
+		assert_int_equal(strstr(DB_UNFINISHED_SQL, quoted) != NULL,
+		    !state_is_terminal(i));
 	}
 	assert_int_equal(n, 4);
 	assert_true(state_is_terminal(ST_MANIFESTED));
@@ -921,6 +928,120 @@ test_batch_rollback_discards_changes(void **state)
 	assert_int_equal(event_count(fx, id), events + 2);
 }
 
+/* file_counts equals counting the files table, per watch and state. */
+static void
+assert_counts_match(struct fx *fx)
+{
+	int64_t counts[ST_END];
+	int i;
+
+	/* the terminal states' counts are kept, the others counted */
+	assert_int_equal(raw_int(fx, "SELECT count(*) FROM ("
+	    " SELECT watch, state, count(*) AS n, sum(size) AS b FROM files"
+	    "  WHERE state IN (" DB_TERMINAL_SQL ") GROUP BY watch, state"
+	    " EXCEPT SELECT watch, state, files, bytes FROM file_counts"
+	    "  WHERE files != 0)", 0), 0);
+	assert_int_equal(raw_int(fx, "SELECT count(*) FROM file_counts"
+	    " WHERE files != 0", 0), raw_int(fx, "SELECT count(*) FROM"
+	    " (SELECT DISTINCT watch, state FROM files WHERE state IN ("
+	    DB_TERMINAL_SQL "))", 0));
+	assert_int_equal(db_count_states(fx->db, counts), 0);
+	for (i = 0; i < ST_END; i++) {
+		char sql[128];
+
+		snprintf(sql, sizeof(sql), "SELECT count(*) FROM files"
+		    " WHERE state = '%s'", state_name(i));
+		assert_int_equal(counts[i], raw_int(fx, sql, 0));
+	}
+}
+
+static void
+test_state_counts_follow_every_change(void **state)
+{
+	struct fx *fx = *state;
+	char sql[128];
+	int64_t a, b, c, d;
+
+	assert_counts_match(fx);
+	a = add_ingested(fx, "a.csv", SHA_A, ST_MANIFESTED);
+	b = add_file(fx, WATCH, "b.csv", ST_QUEUED);
+	c = add_file(fx, "other", "c.csv", ST_DISCOVERED);
+	assert_counts_match(fx);
+	assert_int_equal(db_file_set_processing(fx->db, b, 1), 0);
+	assert_int_equal(db_file_set_duplicate(fx->db, b, SHA_A, XXH_A, a), 0);
+	assert_int_equal(db_file_set_stat(fx->db, c, 1, 2, 4242, 0, 0), 0);
+	assert_int_equal(db_file_set_error(fx->db, c, ST_RETRY_PENDING, 1,
+	    "EIO"), 0);
+	assert_counts_match(fx);
+	assert_int_equal(db_file_set_error(fx->db, c, ST_FAILED, 2, "EIO"), 0);
+	assert_counts_match(fx);
+	assert_int_equal(raw_int(fx, "SELECT bytes FROM file_counts"
+	    " WHERE watch = 'other' AND state = 'FAILED'", 0), 4242);
+	/* failing again in the same state is not a second file */
+	assert_int_equal(db_file_set_error(fx->db, c, ST_FAILED, 3, "EIO"), 0);
+	assert_counts_match(fx);
+	/* a retry takes it out of FAILED again */
+	assert_int_equal(db_file_set_state(fx->db, c, ST_QUEUED, NULL), 0);
+	assert_counts_match(fx);
+	assert_int_equal(db_file_set_error(fx->db, c, ST_FAILED, 4, "EIO"), 0);
+	assert_int_equal(db_file_set_processing(fx->db, c, 5), 0);
+	assert_counts_match(fx);
+	assert_int_equal(db_file_set_error(fx->db, c, ST_FAILED, 5, "EIO"), 0);
+	/* a terminal row whose size changes moves its bytes */
+	assert_int_equal(db_file_set_stat(fx->db, c, 1, 3, 99, 0, 0), 0);
+	assert_counts_match(fx);
+	assert_int_equal(raw_int(fx, "SELECT bytes FROM file_counts"
+	    " WHERE watch = 'other' AND state = 'FAILED'", 0), 99);
+	/* inserted terminal (a rejected FIFO); an ingested file requeued */
+	add_file(fx, WATCH, "pipe.fifo", ST_REJECTED);
+	assert_int_equal(db_file_set_state(fx->db, a, ST_QUEUED, NULL), 0);
+	assert_counts_match(fx);
+	assert_int_equal(db_file_set_state(fx->db, a, ST_MANIFESTED, NULL), 0);
+	assert_counts_match(fx);
+
+	/* a rolled-back batch leaves the counts as they were */
+	assert_int_equal(db_begin(fx->db), 0);
+	d = add_file(fx, WATCH, "d.csv", ST_QUEUED);
+	assert_int_equal(db_file_set_state(fx->db, a, ST_FAILED, NULL), 0);
+	assert_int_equal(db_rollback(fx->db), 0);
+	assert_counts_match(fx);
+	assert_int_equal(raw_int(fx, "SELECT count(*) FROM files WHERE"
+	    " id = ?", d), 0);
+
+	/* rows removed by hand (an operator's DELETE) leave the counts too */
+	snprintf(sql, sizeof(sql), "DELETE FROM events WHERE file_id = %lld;"
+	    " DELETE FROM files WHERE id = %lld", (long long)c, (long long)c);
+	raw_exec(fx, sql);
+	assert_counts_match(fx);
+}
+
+static void
+test_upgrade_to_counts_counts_existing_rows(void **state)
+{
+	struct fx *fx = *state;
+	char *err = NULL;
+
+	add_ingested(fx, "a.csv", SHA_A, ST_MANIFESTED);
+	add_ingested(fx, "b.csv", SHA_B, ST_MOVED);
+	add_file(fx, "other", "c.csv", ST_QUEUED);
+	db_close(fx->db);
+	/* the database as schema 3 left it */
+	raw_exec(fx, "DROP TRIGGER file_counts_delete; DROP TABLE file_counts;"
+	    " CREATE INDEX files_state ON files(state);"
+	    " UPDATE schema_version SET version = 3");
+	fx->db = db_open(fx->path, 0, &err);
+	assert_null(err);
+	assert_non_null(fx->db);
+	assert_int_equal(raw_int(fx, "SELECT version FROM schema_version", 0),
+	    DB_SCHEMA_VERSION);
+	assert_int_equal(raw_int(fx, "SELECT sum(files) FROM file_counts", 0),
+	    1);
+	assert_counts_match(fx);
+	/* and the triggers keep them from then on */
+	add_file(fx, WATCH, "d.csv", ST_QUEUED);
+	assert_counts_match(fx);
+}
+
 static void
 test_readonly_open_cannot_write(void **state)
 {
@@ -1031,6 +1152,8 @@ main(void)
 		T(test_unfinished_rows_are_listed_for_recovery),
 		T(test_setter_is_atomic),
 		T(test_batch_rollback_discards_changes),
+		T(test_state_counts_follow_every_change),
+		T(test_upgrade_to_counts_counts_existing_rows),
 		T(test_readonly_open_cannot_write),
 		T(test_hostile_names_are_stored_verbatim),
 #undef T
