@@ -77,17 +77,81 @@ progress_tick(const struct copy_ctx *ctx, uint64_t bytes, uint64_t *last)
 	return ctx->progress(bytes, ctx->arg);
 }
 
-/* The shared loop: read src to EOF, hash every chunk, write it to dst if dst >= 0. */
+/*
+ * Write-behind for a copy that ends in fdatasync: each COPY_FLUSH_WINDOW
+ * written is handed to writeback at once, and the window before it is
+ * waited for and dropped from the page cache.  The disk then writes while
+ * the next chunks are read and hashed, dirty pages stay bounded, and the
+ * final fdatasync has little left to do.  Only a hint: durability still
+ * comes from that fdatasync alone.
+ */
+struct flush {
+	int		fd;		/* -1: off */
+	uint64_t	base;		/* dst's offset when the copy began */
+	uint64_t	started;	/* writeback started up to here */
+	uint64_t	prev;		/* start of the window before */
+};
+
+static void
+flush_init(struct flush *f, int dst)
+{
+	off_t off;
+
+	f->fd = -1;
+	f->base = f->started = f->prev = 0;
+	if (dst == -1 || (off = lseek(dst, 0, SEEK_CUR)) == -1)
+		return;
+	f->fd = dst;
+	f->base = (uint64_t)off;
+}
+
+/* After `written` bytes: 0, or -1 with errno when writeback failed. */
 static int
-pump(int src, int dst, const struct copy_ctx *ctx, struct copy_result *res)
+flush_behind(struct flush *f, uint64_t written)
+{
+	int err;
+
+	if (f->fd == -1 || written - f->started < COPY_FLUSH_WINDOW)
+		return 0;
+	if (sync_file_range(f->fd, (off_t)(f->base + f->started),
+	    (off_t)(written - f->started), SYNC_FILE_RANGE_WRITE) == -1)
+		goto failed;
+	if (f->started > 0) {
+		if (sync_file_range(f->fd, (off_t)(f->base + f->prev),
+		    (off_t)(f->started - f->prev), SYNC_FILE_RANGE_WAIT_BEFORE |
+		    SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER) == -1)
+			goto failed;
+		(void)posix_fadvise(f->fd, (off_t)(f->base + f->prev),
+		    (off_t)(f->started - f->prev), POSIX_FADV_DONTNEED);
+	}
+	f->prev = f->started;
+	f->started = written;
+	return 0;
+failed:
+	err = errno;
+	if (err == EIO || err == ENOSPC || err == EDQUOT)
+		return -1;	/* the data did not reach the disk */
+	f->fd = -1;		/* not supported here: fdatasync alone */
+	return 0;
+}
+
+/*
+ * The shared loop: read src to EOF, hash every chunk, write it to dst if
+ * dst >= 0, with write-behind if flush.
+ */
+static int
+pump(int src, int dst, int flush, const struct copy_ctx *ctx,
+    struct copy_result *res)
 {
 	struct hashpass hp;
+	struct flush fl;
 	uint64_t last = 0;
 	ssize_t n;
 	int rc = -1;
 
 	memset(res, 0, sizeof(*res));
 	(void)posix_fadvise(src, 0, 0, POSIX_FADV_SEQUENTIAL);
+	flush_init(&fl, flush ? dst : -1);
 	if (hashpass_init(&hp) == -1)
 		return copy_fail(res, ENOMEM, "hash");
 	for (;;) {
@@ -106,6 +170,10 @@ pump(int src, int dst, const struct copy_ctx *ctx, struct copy_result *res)
 			goto out;
 		}
 		res->bytes += (uint64_t)n;
+		if (flush_behind(&fl, res->bytes) == -1) {
+			copy_fail(res, errno, "write");
+			goto out;
+		}
 		if (progress_tick(ctx, res->bytes, &last) != 0) {
 			copy_fail(res, errno, "progress");
 			goto out;
@@ -125,7 +193,7 @@ int
 copy_hash(int src, int sync_src, const struct copy_ctx *ctx,
     struct copy_result *res)
 {
-	if (pump(src, -1, ctx, res) == -1)
+	if (pump(src, -1, 0, ctx, res) == -1)
 		return -1;
 	if (sync_src && sync_fd(src) == -1)
 		return copy_fail(res, errno, "sync");
@@ -136,7 +204,7 @@ int
 copy_and_hash(int src, int dst, int sync_dst, const struct copy_ctx *ctx,
     struct copy_result *res)
 {
-	if (pump(src, dst, ctx, res) == -1)
+	if (pump(src, dst, sync_dst, ctx, res) == -1)
 		return -1;
 	if (sync_dst && sync_fd(dst) == -1)
 		return copy_fail(res, errno, "sync");

@@ -10,6 +10,7 @@
 #define COPY_CHUNK		(1024 * 1024)		/* bytes per read */
 #define COPY_ALIGN		4096
 #define COPY_PROGRESS_EVERY	(64ULL * 1024 * 1024)	/* default interval */
+#define COPY_FLUSH_WINDOW	(8ULL * 1024 * 1024)	/* write-behind step */
 
 /*
  * Called after a chunk once at least `progress_every` bytes were done since
@@ -48,7 +49,9 @@ int	copy_hash(int src, int sync_src, const struct copy_ctx *,
 /*
  * Read src from offset 0 to EOF, hash it and write it to dst (at dst's
  * current offset), then fdatasync dst if sync_dst (else the master makes
- * it durable with one syncfs for a batch of small copies).  Returns 0, or
+ * it durable with one syncfs for a batch of small copies).  With sync_dst,
+ * writeback of what is written starts every COPY_FLUSH_WINDOW bytes
+ * (sync_file_range) so the final fdatasync has little left.  Returns 0, or
  * -1 with res->err and res->stage set.
  */
 int	copy_and_hash(int src, int dst, int sync_dst, const struct copy_ctx *,

@@ -390,6 +390,7 @@ static const int seccomp_allowed[] = {
 	SCMP_SYS(lseek),
 	SCMP_SYS(fadvise64),
 	SCMP_SYS(fdatasync),
+	SCMP_SYS(sync_file_range),
 	SCMP_SYS(fsync),
 	SCMP_SYS(close),
 	/* glibc's fstat() is newfstatat(fd, "", AT_EMPTY_PATH) or statx. */
