@@ -806,22 +806,52 @@ job_fail_errno(struct job *j, const char *stage)
 	job_retry(j, why);
 }
 
-/* Back to watching: the file changed under us (not an attempt). */
+/*
+ * The name now holds another file than the row's (renamed over it): the
+ * row's arrival ends FAILED with why, its content superseded before it
+ * was ingested; the file under the name now is a new arrival (new row).
+ */
 static void
-job_rediscover(struct job *j, const struct stat *st)
+job_replaced(struct job *j, const char *why)
 {
+	log_ev(LOG_WARN, "file_replaced", "path=%s id=%lld reason=%s",
+	    job_logpath(j), (long long)j->id, why);
+	db_file_set_error(env->db, j->id, ST_FAILED, j->attempts, why);
+	metrics_file_done(j->w->name, ST_FAILED, 0, 0);
+	j->id = 0;
+	j->attempts = 0;
+	j->first_seen_ns = now_realtime_ns();
+}
+
+/*
+ * Back to watching: the file changed under us (not an attempt), or another
+ * file took its name (its row ends with the reason `replaced`).
+ */
+static void
+job_rediscover(struct job *j, const struct stat *st, const char *replaced)
+{
+	struct stat now;
+
 	log_ev(LOG_INFO, "file_changed", "path=%s id=%lld", job_logpath(j),
 	    (long long)j->id);
 	job_processing_write(j);
 	job_close_fds(j);
-	j->attempts--;
 	j->state = ST_DISCOVERED;
 	j->worker = NULL;
 	free(j->dest);
 	j->dest = NULL;
-	if (j->id != 0 && !env->conf->dry_run)
-		db_file_set_stat(env->db, j->id, st->st_dev, st->st_ino,
-		    st->st_size, stat_ns(&st->st_mtim), stat_ns(&st->st_ctim));
+	if (j->id != 0 && !env->conf->dry_run &&
+	    privop_lstat(j->w->fd, j->rel, &now) == 0 &&
+	    (now.st_dev != j->st.st_dev || now.st_ino != j->st.st_ino)) {
+		job_replaced(j, replaced);
+		st = &now;
+	} else {
+		j->attempts--;
+		if (j->id != 0 && !env->conf->dry_run)
+			db_file_set_stat(env->db, j->id, st->st_dev,
+			    st->st_ino, st->st_size, stat_ns(&st->st_mtim),
+			    stat_ns(&st->st_ctim));
+	}
 	j->st = *st;
 	job_arm(j, 100000000);
 }
@@ -966,7 +996,7 @@ job_start(struct job *j, struct worker *w)
 		return;
 	}
 	if (!same_signature(&j->open_st, &j->st)) {
-		job_rediscover(j, &j->open_st);
+		job_rediscover(j, &j->open_st, "replaced before copy");
 		return;
 	}
 	fds[0] = j->srcfd;
@@ -1329,7 +1359,7 @@ sched_job_result(struct job *j, const struct msg_result *res)
 	}
 	if (res->bytes != (uint64_t)j->open_st.st_size ||
 	    !same_signature(&now, &j->open_st)) {
-		job_rediscover(j, &now);
+		job_rediscover(j, &now, "replaced during copy");
 		goto out;
 	}
 	if (j->sc_sha256[0] != '\0' && strcmp(sha, j->sc_sha256) != 0) {

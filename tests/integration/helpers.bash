@@ -5,6 +5,7 @@
 : "${TOP_BUILDDIR:=$TOP_SRCDIR/build}"
 : "${INGESTD:=$TOP_BUILDDIR/ingestd}"
 : "${INGEST_WORKER:=$TOP_BUILDDIR/ingest-worker}"
+: "${INGESTCTL:=$TOP_BUILDDIR/ingestctl}"
 export INGEST_WORKER
 
 load '/usr/lib/bats/bats-support/load.bash'

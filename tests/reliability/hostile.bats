@@ -68,9 +68,13 @@ copying() { [ "$(db "SELECT state FROM files WHERE relpath = 'slow.bin'" 2>/dev/
 
 # The first content was replaced by its writer before it was ingested:
 # like a file deleted before ingestion it is not owed to the archive, but
-# nothing of it may be published half, and the replacement is ingested.
-@test "regress: a file replaced under its name during the copy: the replacement is archived once, nothing partial" {
+# it is an arrival of its own (FAILED, "replaced during copy"), nothing of
+# it may be published half, and the replacement is a second arrival,
+# ingested.
+@test "regress: a file replaced under its name during the copy: two arrivals, the first FAILED as replaced, the replacement archived once" {
+	local first
 	slow_start
+	"$INVARIANTS" record "$T/gen" "$T/dropped" "$T/gen/slow.bin"
 	mv "$T/gen/slow.bin" "$IN/slow.bin"
 	printf 'the replacement' >"$T/gen/slow.bin"
 	"$INVARIANTS" record "$T/gen" "$T/dropped" "$T/gen/slow.bin"
@@ -82,6 +86,12 @@ copying() { [ "$(db "SELECT state FROM files WHERE relpath = 'slow.bin'" 2>/dev/
 	stop_daemon
 	assert_equal "$(archive_files | wc -l)" 1
 	assert_equal "$(cat "$WH"/ingest_date=*/slow.bin)" "the replacement"
+	run db "SELECT state, size, last_error FROM files WHERE relpath = 'slow.bin' ORDER BY id"
+	assert_output "$(printf 'FAILED|2097152|replaced during copy\nMANIFESTED|15|')"
+	first=$(db "SELECT min(id) FROM files WHERE relpath = 'slow.bin'")
+	run "$INGESTCTL" --db "$DB" show "$first"
+	assert_success
+	assert_output --partial "replaced during copy"
 	check_invariants
 }
 
