@@ -219,3 +219,65 @@ canary() {
 	stop_daemon || rc=$?
 	assert_equal "$rc" 0
 }
+
+# --- names that a template would turn into '..', '.' or an empty component ---
+
+# conf_watch NAME PATH TO MANIFEST [LINE...]: add a watch to $CONF (made
+# with the global lines first if need be); LINEs go into the block.
+conf_watch() {
+	local l
+	CONF=$T/ingestd.conf
+	DB=$T/state/audit.db
+	[ -f "$CONF" ] || printf 'state-dir "%s"\ncontrol "%s"\nworkers 2\nlog json\n' \
+	    "$T/state" "$T/ctl.sock" >"$CONF"
+	mkdir -p "$2"
+	printf 'watch "%s" {\n\tpath "%s"\n\tcomplete stability 1s\n' "$1" "$2" >>"$CONF"
+	for l in "${@:5}"; do
+		printf '\t%s\n' "$l" >>"$CONF"
+	done
+	printf '\tto "%s"\n\tmanifest "%s"\n}\n' "$3" "$4" >>"$CONF"
+}
+
+# Everything under $T but the daemon's own state and the archive, staging
+# and manifest roots: what a template escaping its root would change.
+outside_roots() {
+	find "$T" \( -path "$WH" -o -path "$IN" -o -path "$MAN" \
+	    -o -path "$T/state" \) -prune -o -print | sort
+}
+
+rejected_with() {
+	[ "$(row_field "$1" "state || '|' || last_error")" = "REJECTED|$2" ]
+}
+
+@test "names that expand a destination template into '..', '.' or an empty component are REJECTED, nothing written outside the archive" {
+	# ext is "" for "up.", "here." and "bare": the literal dots around
+	# {ext} make the component "..", "." or nothing at all
+	conf_watch main "$IN" "$WH/{ext}/{stem}.{ext}" "$MAN/manifest.jsonl" \
+	    "route \"up*\" to \"$WH/..{ext}/{name}\"" \
+	    "route \"here*\" to \"$WH/.{ext}/{name}\"" \
+	    "route \"bare*\" to \"$WH/{ext}/{name}\""
+	start_conf
+	before=$(outside_roots)
+	drop_file up. "up"
+	drop_file here. "here"
+	drop_file bare "bare"
+
+	wait_until 30 rejected_with up. "'.' or '..' component in expansion"
+	wait_until 30 rejected_with here. "'.' or '..' component in expansion"
+	wait_until 30 rejected_with bare "empty path component in expansion"
+	run "$INGESTCTL" -s "$T/ctl.sock" show "$(row_field up. id)"
+	assert_success
+	assert_output --partial REJECTED
+	assert_output --partial "'.' or '..' component in expansion"
+	# the daemon keeps ingesting under the same templates
+	canary
+	assert_equal "$(cat "$WH/csv/canary.csv")" "canary "
+	# nothing but the canary was created, inside the archive or out
+	assert_equal "$(outside_roots)" "$before"
+	run archive_files
+	assert_output "$WH/csv/canary.csv"
+	# the rejected files stay in staging, untouched; one manifest line
+	assert_equal "$(cat "$IN/up.") $(cat "$IN/here.") $(cat "$IN/bare")" "up here bare"
+	assert_equal "$(wc -l <"$MAN/manifest.jsonl")" 1
+	daemon_alive
+}
