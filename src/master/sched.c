@@ -52,6 +52,7 @@ static void	job_batch_add(struct job *);
 static void	job_processing_forget(struct job *);
 static void	job_processing_write(struct job *);
 static void	batch_schedule(void);
+static char	*job_manifest_rel(int64_t, const struct job *, const char **);
 
 /* The rules the job runs under. */
 static const struct watch_conf *
@@ -751,7 +752,7 @@ job_dest_compute(struct job *j)
 	struct tmpl_ctx c;
 	struct buf b;
 	const char *why;
-	char *dir;
+	char *dir, *mrel, reason[96];
 
 	if (j->dest != NULL)
 		return 0;
@@ -771,6 +772,17 @@ job_dest_compute(struct job *j)
 		return -1;
 	}
 	free(dir);
+	/*
+	 * The manifest template may use the name too: a name it cannot take
+	 * is refused now, before anything is published, not after.
+	 */
+	if ((mrel = job_manifest_rel(c.now_ns, j, &why)) == NULL) {
+		buf_free(&b);
+		snprintf(reason, sizeof(reason), "manifest: %s", why);
+		job_reject(j, reason);
+		return -1;
+	}
+	free(mrel);
 	j->dest = buf_release(&b);
 	return 0;
 }
@@ -1499,12 +1511,12 @@ job_publish(struct job *j)
 	job_moved(j);
 }
 
+/* The manifest's path for j at now_ns, or NULL with why. */
 static char *
-job_manifest_rel(int64_t now_ns, const struct job *j)
+job_manifest_rel(int64_t now_ns, const struct job *j, const char **why)
 {
 	struct tmpl_ctx c;
 	struct buf b;
-	const char *why;
 
 	memset(&c, 0, sizeof(c));
 	c.now_ns = now_ns;
@@ -1514,8 +1526,8 @@ job_manifest_rel(int64_t now_ns, const struct job *j)
 	c.sha256 = j->sha256;
 	c.xxh128 = j->xxh128;
 	buf_init(&b);
-	if (template_expand(j->r->manifest.tmpl, &c, &b, &why) == -1) {
-		log_ev(LOG_ERR, "manifest_template_failed", "reason=%s", why);
+	if (template_expand(j->r->manifest.tmpl, &c, &b, why) == -1) {
+		log_ev(LOG_ERR, "manifest_template_failed", "reason=%s", *why);
 		buf_free(&b);
 		return NULL;
 	}
@@ -1527,10 +1539,11 @@ static void
 job_moved(struct job *j)
 {
 	int64_t now = now_realtime_ns();
+	const char *why;
 	char at[32], *dest, *mrel;
 
 	time_format_iso(now, at);
-	if ((mrel = job_manifest_rel(now, j)) == NULL) {
+	if ((mrel = job_manifest_rel(now, j, &why)) == NULL) {
 		job_retry(j, "manifest template");
 		return;
 	}
@@ -1895,6 +1908,7 @@ static void
 batch_moved(struct bent *b, size_t n)
 {
 	int64_t now = now_realtime_ns();
+	const char *why;
 	char at[32], *dest, *mrel;
 	struct job *j;
 	size_t i;
@@ -1904,7 +1918,7 @@ batch_moved(struct bent *b, size_t n)
 	for (i = 0; i < n; i++) {
 		if ((j = b[i].j) == NULL || b[i].dup)
 			continue;
-		if ((mrel = job_manifest_rel(now, j)) == NULL) {
+		if ((mrel = job_manifest_rel(now, j, &why)) == NULL) {
 			job_retry(j, "manifest template");
 			b[i].j = NULL;
 			continue;

@@ -281,3 +281,30 @@ rejected_with() {
 	assert_equal "$(wc -l <"$MAN/manifest.jsonl")" 1
 	daemon_alive
 }
+
+@test "a name that expands the manifest template into '..' or an empty component is REJECTED before anything is archived" {
+	conf_watch dots "$IN/dots" "$WH/dots/{name}" "$MAN/..{ext}/manifest.jsonl"
+	conf_watch empty "$IN/empty" "$WH/empty/{name}" "$MAN/{ext}/manifest.jsonl"
+	start_conf
+	before=$(outside_roots)
+	drop_file dots/up. "up"
+	drop_file empty/bare "bare"
+
+	wait_until 30 rejected_with up. "manifest: '.' or '..' component in expansion" ||
+	    fail "$(db "SELECT relpath, state, last_error FROM files")"
+	wait_until 30 rejected_with bare "manifest: empty path component in expansion"
+	# published nowhere: no archive file, no manifest, nothing outside
+	run archive_files
+	assert_output ""
+	run find "$MAN" -type f
+	assert_output ""
+	assert_equal "$(outside_roots)" "$before"
+	assert_equal "$(cat "$IN/dots/up.") $(cat "$IN/empty/bare")" "up bare"
+	# the same watches still ingest names that expand cleanly
+	drop_file dots/dots.csv "dots ok"
+	drop_file empty/empty.csv "empty ok"
+	wait_until 30 row_state_is dots.csv MANIFESTED
+	wait_until 30 row_state_is empty.csv MANIFESTED
+	[ -f "$MAN/..csv/manifest.jsonl" ] && [ -f "$MAN/csv/manifest.jsonl" ]
+	daemon_alive
+}
