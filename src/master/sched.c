@@ -829,6 +829,7 @@ job_replaced(struct job *j, const char *why)
 	log_ev(LOG_WARN, "file_replaced", "path=%s id=%lld reason=%s",
 	    job_logpath(j), (long long)j->id, why);
 	db_file_set_error(env->db, j->id, ST_FAILED, j->attempts, why);
+	env->failed++;
 	metrics_file_done(j->w->name, ST_FAILED, 0, 0);
 	j->id = 0;
 	j->attempts = 0;
