@@ -140,3 +140,69 @@ victim_queued() { [ "$(state_of victim.csv)" = QUEUED ]; }
 	assert_output ""
 	check_invariants --states MANIFESTED,SKIPPED_DUPLICATE,REJECTED
 }
+
+# --- permissions: only a daemon that is not root can be refused a read ---
+
+needs_nobody() {
+	[ "$(id -u)" = 0 ] || skip "needs root to run the daemon as nobody"
+	command -v setpriv >/dev/null || skip "setpriv not installed"
+	id nobody >/dev/null 2>&1 && getent group nogroup >/dev/null ||
+	    skip "no user nobody or group nogroup"
+}
+
+row_field() { db "SELECT $2 FROM files WHERE relpath = '$1' ORDER BY id DESC LIMIT 1"; }
+row_state_is() { [ "$(row_field "$1" state)" = "$2" ]; }
+all_ingested() {
+	[ "$(count_state MANIFESTED)" = "$(wc -l <"$T/dropped")" ] &&
+	    [ -z "$(find "$IN" -type f)" ]
+}
+
+@test "regress: an unreadable file and unreadable directories under a non-root daemon: FAILED or reported with EACCES, nothing archived, ingested once readable" {
+	local id
+	needs_nobody
+	CONF_GLOBAL='rescan 1s'
+	use_config 'recursive yes' 'retry 2 backoff 1s'
+	printf 'readable' >"$T/gen/readable.csv"
+	printf 'mode 000' >"$T/gen/unreadable.csv"
+	mkdir "$T/gen/locked" "$T/gen/noexec"
+	printf 'in a mode 000 directory' >"$T/gen/locked/inner.csv"
+	printf 'in a directory without x' >"$T/gen/noexec/inner.csv"
+	(cd "$T/gen" && "$INVARIANTS" record . "$T/dropped" readable.csv \
+	    unreadable.csv locked/inner.csv noexec/inner.csv)
+	chmod 000 "$T/gen/unreadable.csv" "$T/gen/locked"
+	chmod 0600 "$T/gen/noexec"
+	chown -R nobody:nogroup "$T"
+	# shellcheck disable=SC2046
+	setpriv --reuid=nobody --regid=nogroup --clear-groups \
+	    "$INGESTD" $(ingestd_args) 2>>"$LOG" &
+	DAEMON_PID=$!
+	wait_for_log '"event":"ready"'
+	# root renames them in: its own reads are not refused
+	mv "$T/gen/locked" "$T/gen/noexec" "$T/gen/unreadable.csv" "$IN/"
+	mv "$T/gen/readable.csv" "$IN/"
+
+	wait_until 30 row_state_is unreadable.csv FAILED
+	assert_equal "$(row_field unreadable.csv last_error)" \
+	    "open source: Permission denied"
+	wait_until 30 row_state_is readable.csv MANIFESTED
+	wait_for_log '"event":"scan_failed","watch":"main","dir":"locked","errno":13'
+	wait_for_log "\"event\":\"stat_failed\",\"path\":\"$IN/noexec/inner.csv\",\"errno\":13"
+	# nothing of the refused ones is recorded as ingested or archived
+	run db "SELECT count(*) FROM files WHERE relpath LIKE '%/inner.csv'"
+	assert_output 0
+	run archive_files
+	assert_output "$WH/readable.csv"
+	assert_equal "$(stat -c %a "$IN/unreadable.csv")" 0
+	check_invariants --incomplete
+	kill -0 "$DAEMON_PID"
+
+	# made readable: a retry takes the file, the next rescan the directories
+	chmod 644 "$IN/unreadable.csv"
+	chmod 755 "$IN/locked" "$IN/noexec"
+	id=$(row_field unreadable.csv id)
+	run "$INGESTCTL" -s "$T/ctl.sock" retry "$id"
+	assert_success
+	wait_until 60 all_ingested || dump_unfinished
+	stop_daemon
+	check_invariants
+}
