@@ -12,8 +12,6 @@ teardown() { teardown_tree; }
 
 EMPTY_SHA=$(sha256sum </dev/null | cut -d' ' -f1)
 
-row_field() { db "SELECT $2 FROM files WHERE relpath = '$1' ORDER BY id DESC LIMIT 1"; }
-row_state_is() { [ "$(row_field "$1" state)" = "$2" ]; }
 gone() { [ ! -e "$1" ] && [ ! -L "$1" ]; }
 count_archive() { archive_files | grep -c . || true; }
 daemon_alive() { kill -0 "$DAEMON_PID"; }

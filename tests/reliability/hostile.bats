@@ -150,8 +150,6 @@ needs_nobody() {
 	    skip "no user nobody or group nogroup"
 }
 
-row_field() { db "SELECT $2 FROM files WHERE relpath = '$1' ORDER BY id DESC LIMIT 1"; }
-row_state_is() { [ "$(row_field "$1" state)" = "$2" ]; }
 all_ingested() {
 	[ "$(count_state MANIFESTED)" = "$(wc -l <"$T/dropped")" ] &&
 	    [ -z "$(find "$IN" -type f)" ]
