@@ -113,18 +113,23 @@ state_of() { db "SELECT state FROM files WHERE relpath = '$1'" 2>/dev/null; }
 both_copying() { [ "$(count_state PROCESSING)" -ge 2 ]; }
 victim_queued() { [ "$(state_of victim.csv)" = QUEUED ]; }
 
-@test "regress: a file swapped for a symlink after discovery is REJECTED when opened, its target never read" {
-	mkdir -p "$T/outside"
-	printf 'secret outside the watch' >"$T/outside/secret"
+# Both workers busy with slow copies for a while, then victim.csv dropped
+# (and recorded): it waits QUEUED while the test swaps something in.
+queue_victim() {
 	head -c 4194304 /dev/urandom >"$T/gen/big1.bin"
 	head -c 4194304 /dev/urandom >"$T/gen/big2.bin"
-	# both workers busy for a while, so the victim waits QUEUED
 	INGESTD_TEST_WORKER_SLEEP_MS=1000 start_daemon
 	release_gen
 	wait_until 30 both_copying
 	printf 'victim' >"$T/gen/victim.csv"
 	release_gen
 	wait_until 30 victim_queued
+}
+
+@test "regress: a file swapped for a symlink after discovery is REJECTED when opened, its target never read" {
+	mkdir -p "$T/outside"
+	printf 'secret outside the watch' >"$T/outside/secret"
+	queue_victim
 	# swap it for a symlink to a file outside, atomically
 	ln -s "$T/outside/secret" "$IN/.swap"
 	mv -T "$IN/.swap" "$IN/victim.csv"
@@ -139,6 +144,21 @@ victim_queued() { [ "$(state_of victim.csv)" = QUEUED ]; }
 	run grep -rl "secret outside" "$WH" "$MAN"
 	assert_output ""
 	check_invariants --states MANIFESTED,SKIPPED_DUPLICATE,REJECTED
+}
+
+@test "regress: a queued file replaced under its name before its copy: two arrivals, the first FAILED as replaced" {
+	queue_victim
+	printf 'the replacement' >"$T/gen/victim.csv"
+	"$INVARIANTS" record "$T/gen" "$T/dropped" "$T/gen/victim.csv"
+	mv "$T/gen/victim.csv" "$IN/victim.csv"
+	wait_until 60 all_terminal || dump_unfinished
+	log_has '"event":"file_replaced"' ||
+	    fail "the victim was copied before the replacement landed (test timing)"
+	stop_daemon
+	run db "SELECT state, size, last_error FROM files WHERE relpath = 'victim.csv' ORDER BY id"
+	assert_output "$(printf 'FAILED|6|replaced before copy\nMANIFESTED|15|')"
+	assert_equal "$(cat "$WH"/ingest_date=*/victim.csv)" "the replacement"
+	check_invariants
 }
 
 # --- permissions: only a daemon that is not root can be refused a read ---
