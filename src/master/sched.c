@@ -52,6 +52,7 @@ static void	job_batch_add(struct job *);
 static void	job_processing_forget(struct job *);
 static void	job_processing_write(struct job *);
 static void	batch_schedule(void);
+static char	*job_manifest_rel(int64_t, const struct job *, const char **);
 
 /* The rules the job runs under. */
 static const struct watch_conf *
@@ -751,7 +752,7 @@ job_dest_compute(struct job *j)
 	struct tmpl_ctx c;
 	struct buf b;
 	const char *why;
-	char *dir;
+	char *dir, *mrel, reason[96];
 
 	if (j->dest != NULL)
 		return 0;
@@ -771,6 +772,17 @@ job_dest_compute(struct job *j)
 		return -1;
 	}
 	free(dir);
+	/*
+	 * The manifest template may use the name too: a name it cannot take
+	 * is refused now, before anything is published, not after.
+	 */
+	if ((mrel = job_manifest_rel(c.now_ns, j, &why)) == NULL) {
+		buf_free(&b);
+		snprintf(reason, sizeof(reason), "manifest: %s", why);
+		job_reject(j, reason);
+		return -1;
+	}
+	free(mrel);
 	j->dest = buf_release(&b);
 	return 0;
 }
@@ -806,22 +818,53 @@ job_fail_errno(struct job *j, const char *stage)
 	job_retry(j, why);
 }
 
-/* Back to watching: the file changed under us (not an attempt). */
+/*
+ * The name now holds another file than the row's (renamed over it): the
+ * row's arrival ends FAILED with why, its content superseded before it
+ * was ingested; the file under the name now is a new arrival (new row).
+ */
 static void
-job_rediscover(struct job *j, const struct stat *st)
+job_replaced(struct job *j, const char *why)
 {
+	log_ev(LOG_WARN, "file_replaced", "path=%s id=%lld reason=%s",
+	    job_logpath(j), (long long)j->id, why);
+	db_file_set_error(env->db, j->id, ST_FAILED, j->attempts, why);
+	env->failed++;
+	metrics_file_done(j->w->name, ST_FAILED, 0, 0);
+	j->id = 0;
+	j->attempts = 0;
+	j->first_seen_ns = now_realtime_ns();
+}
+
+/*
+ * Back to watching: the file changed under us (not an attempt), or another
+ * file took its name (its row ends with the reason `replaced`).
+ */
+static void
+job_rediscover(struct job *j, const struct stat *st, const char *replaced)
+{
+	struct stat now;
+
 	log_ev(LOG_INFO, "file_changed", "path=%s id=%lld", job_logpath(j),
 	    (long long)j->id);
 	job_processing_write(j);
 	job_close_fds(j);
-	j->attempts--;
 	j->state = ST_DISCOVERED;
 	j->worker = NULL;
 	free(j->dest);
 	j->dest = NULL;
-	if (j->id != 0 && !env->conf->dry_run)
-		db_file_set_stat(env->db, j->id, st->st_dev, st->st_ino,
-		    st->st_size, stat_ns(&st->st_mtim), stat_ns(&st->st_ctim));
+	if (j->id != 0 && !env->conf->dry_run &&
+	    privop_lstat(j->w->fd, j->rel, &now) == 0 &&
+	    (now.st_dev != j->st.st_dev || now.st_ino != j->st.st_ino)) {
+		job_replaced(j, replaced);
+		st = &now;
+	} else {
+		j->attempts--;
+		if (j->id != 0 && !env->conf->dry_run)
+			db_file_set_stat(env->db, j->id, st->st_dev,
+			    st->st_ino, st->st_size, stat_ns(&st->st_mtim),
+			    stat_ns(&st->st_ctim));
+	}
 	j->st = *st;
 	job_arm(j, 100000000);
 }
@@ -966,7 +1009,7 @@ job_start(struct job *j, struct worker *w)
 		return;
 	}
 	if (!same_signature(&j->open_st, &j->st)) {
-		job_rediscover(j, &j->open_st);
+		job_rediscover(j, &j->open_st, "replaced before copy");
 		return;
 	}
 	fds[0] = j->srcfd;
@@ -1329,7 +1372,7 @@ sched_job_result(struct job *j, const struct msg_result *res)
 	}
 	if (res->bytes != (uint64_t)j->open_st.st_size ||
 	    !same_signature(&now, &j->open_st)) {
-		job_rediscover(j, &now);
+		job_rediscover(j, &now, "replaced during copy");
 		goto out;
 	}
 	if (j->sc_sha256[0] != '\0' && strcmp(sha, j->sc_sha256) != 0) {
@@ -1469,12 +1512,12 @@ job_publish(struct job *j)
 	job_moved(j);
 }
 
+/* The manifest's path for j at now_ns, or NULL with why. */
 static char *
-job_manifest_rel(int64_t now_ns, const struct job *j)
+job_manifest_rel(int64_t now_ns, const struct job *j, const char **why)
 {
 	struct tmpl_ctx c;
 	struct buf b;
-	const char *why;
 
 	memset(&c, 0, sizeof(c));
 	c.now_ns = now_ns;
@@ -1484,8 +1527,8 @@ job_manifest_rel(int64_t now_ns, const struct job *j)
 	c.sha256 = j->sha256;
 	c.xxh128 = j->xxh128;
 	buf_init(&b);
-	if (template_expand(j->r->manifest.tmpl, &c, &b, &why) == -1) {
-		log_ev(LOG_ERR, "manifest_template_failed", "reason=%s", why);
+	if (template_expand(j->r->manifest.tmpl, &c, &b, why) == -1) {
+		log_ev(LOG_ERR, "manifest_template_failed", "reason=%s", *why);
 		buf_free(&b);
 		return NULL;
 	}
@@ -1497,10 +1540,11 @@ static void
 job_moved(struct job *j)
 {
 	int64_t now = now_realtime_ns();
+	const char *why;
 	char at[32], *dest, *mrel;
 
 	time_format_iso(now, at);
-	if ((mrel = job_manifest_rel(now, j)) == NULL) {
+	if ((mrel = job_manifest_rel(now, j, &why)) == NULL) {
 		job_retry(j, "manifest template");
 		return;
 	}
@@ -1865,6 +1909,7 @@ static void
 batch_moved(struct bent *b, size_t n)
 {
 	int64_t now = now_realtime_ns();
+	const char *why;
 	char at[32], *dest, *mrel;
 	struct job *j;
 	size_t i;
@@ -1874,7 +1919,7 @@ batch_moved(struct bent *b, size_t n)
 	for (i = 0; i < n; i++) {
 		if ((j = b[i].j) == NULL || b[i].dup)
 			continue;
-		if ((mrel = job_manifest_rel(now, j)) == NULL) {
+		if ((mrel = job_manifest_rel(now, j, &why)) == NULL) {
 			job_retry(j, "manifest template");
 			b[i].j = NULL;
 			continue;

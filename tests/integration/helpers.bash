@@ -5,6 +5,7 @@
 : "${TOP_BUILDDIR:=$TOP_SRCDIR/build}"
 : "${INGESTD:=$TOP_BUILDDIR/ingestd}"
 : "${INGEST_WORKER:=$TOP_BUILDDIR/ingest-worker}"
+: "${INGESTCTL:=$TOP_BUILDDIR/ingestctl}"
 export INGEST_WORKER
 
 load '/usr/lib/bats/bats-support/load.bash'
@@ -127,6 +128,9 @@ log_has() { grep -q -- "$1" "$LOG" 2>/dev/null; }
 wait_for_log() { wait_until "${2:-$WAIT_TIMEOUT}" log_has "$1"; }
 
 db() { sqlite3 -batch -noheader "$DB" "$@"; }
+# row_field RELPATH EXPR: EXPR of the most recent row for a staging relpath.
+row_field() { db "SELECT $2 FROM files WHERE relpath = '$1' ORDER BY id DESC LIMIT 1"; }
+row_state_is() { [ "$(row_field "$1" state)" = "$2" ]; }
 count_state() { db "SELECT count(*) FROM files WHERE state = '$1'"; }
 state_is() { [ "$(count_state "$1")" -ge "$2" ]; }
 # wait_state STATE N: at least N rows reached STATE.

@@ -12,8 +12,6 @@ teardown() { teardown_tree; }
 
 EMPTY_SHA=$(sha256sum </dev/null | cut -d' ' -f1)
 
-row_field() { db "SELECT $2 FROM files WHERE relpath = '$1' ORDER BY id DESC LIMIT 1"; }
-row_state_is() { [ "$(row_field "$1" state)" = "$2" ]; }
 gone() { [ ! -e "$1" ] && [ ! -L "$1" ]; }
 count_archive() { archive_files | grep -c . || true; }
 daemon_alive() { kill -0 "$DAEMON_PID"; }
@@ -218,4 +216,93 @@ canary() {
 	rc=0
 	stop_daemon || rc=$?
 	assert_equal "$rc" 0
+}
+
+# --- names that a template would turn into '..', '.' or an empty component ---
+
+# conf_watch NAME PATH TO MANIFEST [LINE...]: add a watch to $CONF (made
+# with the global lines first if need be); LINEs go into the block.
+conf_watch() {
+	local l
+	CONF=$T/ingestd.conf
+	DB=$T/state/audit.db
+	[ -f "$CONF" ] || printf 'state-dir "%s"\ncontrol "%s"\nworkers 2\nlog json\n' \
+	    "$T/state" "$T/ctl.sock" >"$CONF"
+	mkdir -p "$2"
+	printf 'watch "%s" {\n\tpath "%s"\n\tcomplete stability 1s\n' "$1" "$2" >>"$CONF"
+	for l in "${@:5}"; do
+		printf '\t%s\n' "$l" >>"$CONF"
+	done
+	printf '\tto "%s"\n\tmanifest "%s"\n}\n' "$3" "$4" >>"$CONF"
+}
+
+# Everything under $T but the daemon's own state and the archive, staging
+# and manifest roots: what a template escaping its root would change.
+outside_roots() {
+	find "$T" \( -path "$WH" -o -path "$IN" -o -path "$MAN" \
+	    -o -path "$T/state" \) -prune -o -print | sort
+}
+
+rejected_with() {
+	[ "$(row_field "$1" "state || '|' || last_error")" = "REJECTED|$2" ]
+}
+
+@test "names that expand a destination template into '..', '.' or an empty component are REJECTED, nothing written outside the archive" {
+	# ext is "" for "up.", "here." and "bare": the literal dots around
+	# {ext} make the component "..", "." or nothing at all
+	conf_watch main "$IN" "$WH/{ext}/{stem}.{ext}" "$MAN/manifest.jsonl" \
+	    "route \"up*\" to \"$WH/..{ext}/{name}\"" \
+	    "route \"here*\" to \"$WH/.{ext}/{name}\"" \
+	    "route \"bare*\" to \"$WH/{ext}/{name}\""
+	start_conf
+	before=$(outside_roots)
+	drop_file up. "up"
+	drop_file here. "here"
+	drop_file bare "bare"
+
+	wait_until 30 rejected_with up. "'.' or '..' component in expansion"
+	wait_until 30 rejected_with here. "'.' or '..' component in expansion"
+	wait_until 30 rejected_with bare "empty path component in expansion"
+	run "$INGESTCTL" -s "$T/ctl.sock" show "$(row_field up. id)"
+	assert_success
+	assert_output --partial REJECTED
+	assert_output --partial "'.' or '..' component in expansion"
+	# the daemon keeps ingesting under the same templates
+	canary
+	assert_equal "$(cat "$WH/csv/canary.csv")" "canary "
+	# nothing but the canary was created, inside the archive or out
+	assert_equal "$(outside_roots)" "$before"
+	run archive_files
+	assert_output "$WH/csv/canary.csv"
+	# the rejected files stay in staging, untouched; one manifest line
+	assert_equal "$(cat "$IN/up.") $(cat "$IN/here.") $(cat "$IN/bare")" "up here bare"
+	assert_equal "$(wc -l <"$MAN/manifest.jsonl")" 1
+	daemon_alive
+}
+
+@test "a name that expands the manifest template into '..' or an empty component is REJECTED before anything is archived" {
+	conf_watch dots "$IN/dots" "$WH/dots/{name}" "$MAN/..{ext}/manifest.jsonl"
+	conf_watch empty "$IN/empty" "$WH/empty/{name}" "$MAN/{ext}/manifest.jsonl"
+	start_conf
+	before=$(outside_roots)
+	drop_file dots/up. "up"
+	drop_file empty/bare "bare"
+
+	wait_until 30 rejected_with up. "manifest: '.' or '..' component in expansion" ||
+	    fail "$(db "SELECT relpath, state, last_error FROM files")"
+	wait_until 30 rejected_with bare "manifest: empty path component in expansion"
+	# published nowhere: no archive file, no manifest, nothing outside
+	run archive_files
+	assert_output ""
+	run find "$MAN" -type f
+	assert_output ""
+	assert_equal "$(outside_roots)" "$before"
+	assert_equal "$(cat "$IN/dots/up.") $(cat "$IN/empty/bare")" "up bare"
+	# the same watches still ingest names that expand cleanly
+	drop_file dots/dots.csv "dots ok"
+	drop_file empty/empty.csv "empty ok"
+	wait_until 30 row_state_is dots.csv MANIFESTED
+	wait_until 30 row_state_is empty.csv MANIFESTED
+	[ -f "$MAN/..csv/manifest.jsonl" ] && [ -f "$MAN/csv/manifest.jsonl" ]
+	daemon_alive
 }

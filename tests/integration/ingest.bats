@@ -32,7 +32,6 @@ archived_path() {
 
 # id of the row for a staging relpath (the most recent one).
 row_id() { db "SELECT id FROM files WHERE relpath = '$1' ORDER BY id DESC LIMIT 1"; }
-row_field() { db "SELECT $2 FROM files WHERE relpath = '$1' ORDER BY id DESC LIMIT 1"; }
 source_removed_is_1() { [ "$(row_field "$1" source_removed)" = 1 ]; }
 gone() { [ ! -e "$1" ] && [ ! -L "$1" ]; }
 staging_empty() { [ -z "$(find "$IN" -mindepth 1 -not -type d -print -quit)" ]; }

@@ -18,8 +18,6 @@ teardown() {
 
 # --- local helpers ---
 
-row_field() { db "SELECT $2 FROM files WHERE relpath = '$1' ORDER BY id DESC LIMIT 1"; }
-row_state_is() { [ "$(row_field "$1" state)" = "$2" ]; }
 gone() { [ ! -e "$1" ] && [ ! -L "$1" ]; }
 count_archive() { archive_files | grep -c . || true; }
 count_manifest() { manifest_lines | grep -c . || true; }

@@ -68,9 +68,13 @@ copying() { [ "$(db "SELECT state FROM files WHERE relpath = 'slow.bin'" 2>/dev/
 
 # The first content was replaced by its writer before it was ingested:
 # like a file deleted before ingestion it is not owed to the archive, but
-# nothing of it may be published half, and the replacement is ingested.
-@test "regress: a file replaced under its name during the copy: the replacement is archived once, nothing partial" {
+# it is an arrival of its own (FAILED, "replaced during copy"), nothing of
+# it may be published half, and the replacement is a second arrival,
+# ingested.
+@test "regress: a file replaced under its name during the copy: two arrivals, the first FAILED as replaced, the replacement archived once" {
+	local first
 	slow_start
+	"$INVARIANTS" record "$T/gen" "$T/dropped" "$T/gen/slow.bin"
 	mv "$T/gen/slow.bin" "$IN/slow.bin"
 	printf 'the replacement' >"$T/gen/slow.bin"
 	"$INVARIANTS" record "$T/gen" "$T/dropped" "$T/gen/slow.bin"
@@ -82,6 +86,12 @@ copying() { [ "$(db "SELECT state FROM files WHERE relpath = 'slow.bin'" 2>/dev/
 	stop_daemon
 	assert_equal "$(archive_files | wc -l)" 1
 	assert_equal "$(cat "$WH"/ingest_date=*/slow.bin)" "the replacement"
+	run db "SELECT state, size, last_error FROM files WHERE relpath = 'slow.bin' ORDER BY id"
+	assert_output "$(printf 'FAILED|2097152|replaced during copy\nMANIFESTED|15|')"
+	first=$(db "SELECT min(id) FROM files WHERE relpath = 'slow.bin'")
+	run "$INGESTCTL" --db "$DB" show "$first"
+	assert_success
+	assert_output --partial "replaced during copy"
 	check_invariants
 }
 
@@ -103,18 +113,23 @@ state_of() { db "SELECT state FROM files WHERE relpath = '$1'" 2>/dev/null; }
 both_copying() { [ "$(count_state PROCESSING)" -ge 2 ]; }
 victim_queued() { [ "$(state_of victim.csv)" = QUEUED ]; }
 
-@test "regress: a file swapped for a symlink after discovery is REJECTED when opened, its target never read" {
-	mkdir -p "$T/outside"
-	printf 'secret outside the watch' >"$T/outside/secret"
+# Both workers busy with slow copies for a while, then victim.csv dropped
+# (and recorded): it waits QUEUED while the test swaps something in.
+queue_victim() {
 	head -c 4194304 /dev/urandom >"$T/gen/big1.bin"
 	head -c 4194304 /dev/urandom >"$T/gen/big2.bin"
-	# both workers busy for a while, so the victim waits QUEUED
 	INGESTD_TEST_WORKER_SLEEP_MS=1000 start_daemon
 	release_gen
 	wait_until 30 both_copying
 	printf 'victim' >"$T/gen/victim.csv"
 	release_gen
 	wait_until 30 victim_queued
+}
+
+@test "regress: a file swapped for a symlink after discovery is REJECTED when opened, its target never read" {
+	mkdir -p "$T/outside"
+	printf 'secret outside the watch' >"$T/outside/secret"
+	queue_victim
 	# swap it for a symlink to a file outside, atomically
 	ln -s "$T/outside/secret" "$IN/.swap"
 	mv -T "$IN/.swap" "$IN/victim.csv"
@@ -129,4 +144,83 @@ victim_queued() { [ "$(state_of victim.csv)" = QUEUED ]; }
 	run grep -rl "secret outside" "$WH" "$MAN"
 	assert_output ""
 	check_invariants --states MANIFESTED,SKIPPED_DUPLICATE,REJECTED
+}
+
+@test "regress: a queued file replaced under its name before its copy: two arrivals, the first FAILED as replaced" {
+	queue_victim
+	printf 'the replacement' >"$T/gen/victim.csv"
+	"$INVARIANTS" record "$T/gen" "$T/dropped" "$T/gen/victim.csv"
+	mv "$T/gen/victim.csv" "$IN/victim.csv"
+	wait_until 60 all_terminal || dump_unfinished
+	log_has '"event":"file_replaced"' ||
+	    fail "the victim was copied before the replacement landed (test timing)"
+	stop_daemon
+	run db "SELECT state, size, last_error FROM files WHERE relpath = 'victim.csv' ORDER BY id"
+	assert_output "$(printf 'FAILED|6|replaced before copy\nMANIFESTED|15|')"
+	assert_equal "$(cat "$WH"/ingest_date=*/victim.csv)" "the replacement"
+	check_invariants
+}
+
+# --- permissions: only a daemon that is not root can be refused a read ---
+
+needs_nobody() {
+	[ "$(id -u)" = 0 ] || skip "needs root to run the daemon as nobody"
+	command -v setpriv >/dev/null || skip "setpriv not installed"
+	id nobody >/dev/null 2>&1 && getent group nogroup >/dev/null ||
+	    skip "no user nobody or group nogroup"
+}
+
+all_ingested() {
+	[ "$(count_state MANIFESTED)" = "$(wc -l <"$T/dropped")" ] &&
+	    [ -z "$(find "$IN" -type f)" ]
+}
+
+@test "regress: an unreadable file and unreadable directories under a non-root daemon: FAILED or reported with EACCES, nothing archived, ingested once readable" {
+	local id
+	needs_nobody
+	CONF_GLOBAL='rescan 1s'
+	use_config 'recursive yes' 'retry 2 backoff 1s'
+	printf 'readable' >"$T/gen/readable.csv"
+	printf 'mode 000' >"$T/gen/unreadable.csv"
+	mkdir "$T/gen/locked" "$T/gen/noexec"
+	printf 'in a mode 000 directory' >"$T/gen/locked/inner.csv"
+	printf 'in a directory without x' >"$T/gen/noexec/inner.csv"
+	(cd "$T/gen" && "$INVARIANTS" record . "$T/dropped" readable.csv \
+	    unreadable.csv locked/inner.csv noexec/inner.csv)
+	chmod 000 "$T/gen/unreadable.csv" "$T/gen/locked"
+	chmod 0600 "$T/gen/noexec"
+	chown -R nobody:nogroup "$T"
+	# shellcheck disable=SC2046
+	setpriv --reuid=nobody --regid=nogroup --clear-groups \
+	    "$INGESTD" $(ingestd_args) 2>>"$LOG" &
+	DAEMON_PID=$!
+	wait_for_log '"event":"ready"'
+	# root renames them in: its own reads are not refused
+	mv "$T/gen/locked" "$T/gen/noexec" "$T/gen/unreadable.csv" "$IN/"
+	mv "$T/gen/readable.csv" "$IN/"
+
+	wait_until 30 row_state_is unreadable.csv FAILED
+	assert_equal "$(row_field unreadable.csv last_error)" \
+	    "open source: Permission denied"
+	wait_until 30 row_state_is readable.csv MANIFESTED
+	wait_for_log '"event":"scan_failed","watch":"main","dir":"locked","errno":13'
+	wait_for_log "\"event\":\"stat_failed\",\"path\":\"$IN/noexec/inner.csv\",\"errno\":13"
+	# nothing of the refused ones is recorded as ingested or archived
+	run db "SELECT count(*) FROM files WHERE relpath LIKE '%/inner.csv'"
+	assert_output 0
+	run archive_files
+	assert_output "$WH/readable.csv"
+	assert_equal "$(stat -c %a "$IN/unreadable.csv")" 0
+	check_invariants --incomplete
+	kill -0 "$DAEMON_PID"
+
+	# made readable: a retry takes the file, the next rescan the directories
+	chmod 644 "$IN/unreadable.csv"
+	chmod 755 "$IN/locked" "$IN/noexec"
+	id=$(row_field unreadable.csv id)
+	run "$INGESTCTL" -s "$T/ctl.sock" retry "$id"
+	assert_success
+	wait_until 60 all_ingested || dump_unfinished
+	stop_daemon
+	check_invariants
 }
