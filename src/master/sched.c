@@ -53,6 +53,7 @@ static void	job_processing_forget(struct job *);
 static void	job_processing_write(struct job *);
 static void	batch_schedule(void);
 static char	*job_manifest_rel(int64_t, const struct job *, const char **);
+static void	 job_row_failed(struct job *, const char *);
 
 /* The rules the job runs under. */
 static const struct watch_conf *
@@ -484,6 +485,16 @@ job_check(struct job *j)
 			}
 			log_ev(LOG_WARN, "stat_failed", "path=%s errno=%d",
 			    job_logpath(j), errno);
+		} else if (j->id != 0) {
+			/*
+			 * Renamed away or deleted after its row was made (it
+			 * changed while a worker read it): the row ends now,
+			 * not at the next restart.  Back under a name, it is
+			 * a new arrival.
+			 */
+			log_ev(LOG_WARN, "file_vanished", "path=%s id=%lld",
+			    job_logpath(j), (long long)j->id);
+			job_row_failed(j, "source vanished before ingestion");
 		} else
 			log_ev(LOG_DEBUG, "file_vanished", "path=%s",
 			    job_logpath(j));
@@ -819,6 +830,20 @@ job_fail_errno(struct job *j, const char *stage)
 }
 
 /*
+ * The row's arrival ends FAILED with why, no attempt left: its file is
+ * gone or another one took its name.  The job no longer has a row.
+ */
+static void
+job_row_failed(struct job *j, const char *why)
+{
+	if (!env->conf->dry_run)
+		db_file_set_error(env->db, j->id, ST_FAILED, j->attempts, why);
+	env->failed++;
+	metrics_file_done(j->w->name, ST_FAILED, 0, 0);
+	j->id = 0;
+}
+
+/*
  * The name now holds another file than the row's (renamed over it): the
  * row's arrival ends FAILED with why, its content superseded before it
  * was ingested; the file under the name now is a new arrival (new row).
@@ -828,10 +853,7 @@ job_replaced(struct job *j, const char *why)
 {
 	log_ev(LOG_WARN, "file_replaced", "path=%s id=%lld reason=%s",
 	    job_logpath(j), (long long)j->id, why);
-	db_file_set_error(env->db, j->id, ST_FAILED, j->attempts, why);
-	env->failed++;
-	metrics_file_done(j->w->name, ST_FAILED, 0, 0);
-	j->id = 0;
+	job_row_failed(j, why);
 	j->attempts = 0;
 	j->first_seen_ns = now_realtime_ns();
 }

@@ -95,6 +95,32 @@ copying() { [ "$(db "SELECT state FROM files WHERE relpath = 'slow.bin'" 2>/dev/
 	check_invariants
 }
 
+# Renamed out of staging while a worker copies it: the writer took it
+# back, so its row ends FAILED at once (not at the next restart, as it
+# did), nothing is published; renamed back, it is a new arrival.
+@test "regress: a file renamed away during its copy ends FAILED at once; back in staging it is a new arrival" {
+	slow_start
+	"$INVARIANTS" record "$T/gen" "$T/dropped" "$T/gen/slow.bin"
+	mv "$T/gen/slow.bin" "$IN/slow.bin"
+	wait_until 30 copying
+	mv "$IN/slow.bin" "$T/away.bin"
+	wait_until 60 bash -c "[ \"\$(sqlite3 '$DB' \"SELECT state FROM files WHERE relpath = 'slow.bin'\")\" = FAILED ]" ||
+	    dump_unfinished
+	log_has '"event":"file_changed"' ||
+	    fail "the copy ended before the rename (test timing)"
+	assert_equal "$(db "SELECT last_error FROM files WHERE relpath = 'slow.bin'")" \
+	    "source vanished before ingestion"
+	assert_equal "$(archive_files | wc -l)" 0
+	mv "$T/away.bin" "$T/gen/slow.bin"	# the second arrival
+	"$INVARIANTS" record "$T/gen" "$T/dropped" "$T/gen/slow.bin"
+	mv "$T/gen/slow.bin" "$IN/slow.bin"
+	wait_state MANIFESTED 1 60
+	stop_daemon
+	run db "SELECT state, size, last_error FROM files WHERE relpath = 'slow.bin' ORDER BY id"
+	assert_output "$(printf 'FAILED|2097152|source vanished before ingestion\nMANIFESTED|2097152|')"
+	check_invariants
+}
+
 @test "regress: a sparse file (1 GiB in CI, 10 GiB long) is archived whole by rename and stays sparse" {
 	umount "$WH"		# same filesystem: hashed, then renamed
 	MOUNTS=()
