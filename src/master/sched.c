@@ -2334,7 +2334,7 @@ recover_terminal(struct watch *w, struct file_rec *r, const struct stat *st)
 static void
 recover_one(struct watch *w, struct file_rec *r)
 {
-	struct stat st;
+	struct stat st, dst;
 	struct job *j;
 	int present;
 
@@ -2366,8 +2366,14 @@ recover_one(struct watch *w, struct file_rec *r)
 		j->state = ST_MOVED;
 		j->src_in_staging = present && !r->source_removed;
 		job_manifest(j);
-	} else if (r->state == ST_HASHED && !present && j->dest != NULL) {
-		/* renamed into the archive before the crash: check it is ours */
+	} else if (r->state == ST_HASHED && j->dest != NULL && (!present ||
+	    privop_lstat(j->droot->fd, j->dest, &dst) == 0)) {
+		/*
+		 * Renamed, or a copy linked, into the archive before the
+		 * crash: check it is ours and adopt it.  Going back to QUEUED
+		 * instead would give up the row's claim on the content, a
+		 * duplicate could take it, and this copy would stay behind.
+		 */
 		j->state = ST_HASHED;
 		j->kind = K_HASH;
 		j->name_try = 2;	/* no other name to fall back to */
