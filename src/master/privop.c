@@ -180,12 +180,39 @@ privop_fsync_dir(int dirfd)
 	return rc;
 }
 
+/* Every component of rel is a name: not empty, ".", or "..". */
+static int
+components_ok(const char *rel)
+{
+	const char *p, *end;
+	size_t n;
+
+	if (*rel == '\0')
+		return 1;	/* the root itself */
+	for (p = rel;; p = end + 1) {
+		end = strchr(p, '/');
+		n = end ? (size_t)(end - p) : strlen(p);
+		if (n == 0 || (n == 1 && p[0] == '.') ||
+		    (n == 2 && p[0] == '.' && p[1] == '.'))
+			return 0;
+		if (end == NULL)
+			return 1;
+	}
+}
+
 int
 privop_mkdirs(int rootfd, const char *rel)
 {
 	char *copy, *p, *slash;
 	int dfd, next, saved;
 
+	if (!components_ok(rel)) {
+		errno = EINVAL;
+		return -1;
+	}
+	/* nearly always there already: one open instead of the walk */
+	if ((dfd = privop_open_dir(rootfd, rel)) != -1 || errno != ENOENT)
+		return dfd;
 	if ((dfd = privop_open_dir(rootfd, "")) == -1)
 		return -1;
 	copy = xstrdup(rel);
