@@ -988,9 +988,11 @@ job_processing_write(struct job *j)
 }
 
 /*
- * Copies up to this size are written without fdatasync; the batch makes
- * them durable with one syncfs of the destination filesystem before any
- * is linked.  Larger ones are fdatasynced by their worker as they stream.
+ * Copies up to this size are written without fdatasync, and files up to
+ * this size archived by rename or link (same filesystem) are not
+ * fdatasynced by their worker; the batch makes them durable with one
+ * syncfs of the destination filesystem before any is linked or renamed.
+ * Larger ones are fdatasynced by their worker.
  */
 #define SYNCFS_MAX	(1024 * 1024)
 
@@ -1051,7 +1053,9 @@ job_start(struct job *j, struct worker *w)
 		 * the archive, so it is copied like across filesystems.
 		 */
 		j->kind = K_HASH;
-		flags = JOB_F_SYNC_SRC;
+		/* small files: one syncfs per batch instead (group commit) */
+		j->nosync = j->open_st.st_size <= SYNCFS_MAX;
+		flags = j->nosync ? 0 : JOB_F_SYNC_SRC;
 	} else {
 		/*
 		 * The temp file lives in the destination root: the final
@@ -1498,7 +1502,7 @@ job_publish(struct job *j)
 		job_fail_errno(j, "create archive directory");
 		return;
 	}
-	if (j->kind == K_COPY && j->nosync) {
+	if (j->nosync) {
 		if (syncfs(j->droot->fd) == -1) {
 			job_fail_errno(j, "sync");
 			return;
@@ -1837,9 +1841,10 @@ batch_retry_all(struct bent *b, size_t n, const char *why)
 }
 
 /*
- * Small copies were written without fdatasync: one syncfs per destination
- * filesystem makes all their data durable before any of them is linked.
- * After a failure they are copied again (a failed sync is never retried).
+ * Small copies were written, and small files to rename were hashed,
+ * without fdatasync: one syncfs per destination filesystem makes all
+ * their data durable before any of them is linked or renamed.  After a
+ * failure they are done again (a failed sync is never retried).
  */
 static void
 batch_syncfs(struct bent *b, size_t n)

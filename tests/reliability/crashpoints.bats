@@ -56,8 +56,8 @@ fresh_run() {
 	release_gen
 }
 
-# a.bin is over 1 MiB: its worker fdatasyncs it (smaller copies are made
-# durable by the master's syncfs of the batch).
+# a.bin is over 1 MiB: its worker fdatasyncs it (smaller files, copied or
+# renamed, are made durable by the master's syncfs of the batch).
 make_corpus() {
 	mkdir -p "$T/corpus"
 	head -c 1300000 /dev/urandom >"$T/corpus/a.bin"
@@ -111,10 +111,10 @@ crash_every_step() {
 	done
 }
 
-@test "regress: a crash at every fsync/fdatasync/renameat2 of a same-filesystem run loses nothing" {
+@test "regress: a crash at every fsync/fdatasync/syncfs/renameat2 of a same-filesystem run loses nothing" {
 	make_corpus
 	local sc
-	for sc in fsync fdatasync renameat2; do
+	for sc in fsync fdatasync syncfs renameat2; do
 		crash_every_step "$sc"
 	done
 }

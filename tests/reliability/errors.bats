@@ -129,7 +129,13 @@ not_synced_again() {
 	# strace's error injection turns the syscall into an invalid one, which
 	# the seccomp filter kills: this worker runs unsandboxed
 	CONF_GLOBAL='sandbox off' use_config "retry 2 backoff 1s"
-	gen_corpus 4 64
+	# over 1 MiB, so its worker fdatasyncs it (smaller files are made
+	# durable by the master's syncfs of their batch: the next test)
+	local i
+	for i in 1 2 3 4; do
+		head -c $((i == 2 ? 1100000 : 4096 * i)) /dev/urandom >"$T/gen/f$i.dat"
+	done
+	release_gen
 	cat >"$T/worker" <<-EOF
 	#!/bin/sh
 	export ASAN_OPTIONS=\${ASAN_OPTIONS:+\$ASAN_OPTIONS:}detect_leaks=0
@@ -146,4 +152,25 @@ not_synced_again() {
 	[ -f "$IN/f2.dat" ]
 	check_invariants --states MANIFESTED,SKIPPED_DUPLICATE,FAILED
 	assert_equal "$(count_state MANIFESTED)" 3
+}
+
+@test "regress: a failed syncfs of a batch of small files renames none of them, retries and ingests them once" {
+	gen_corpus 6 64
+	# the master's first syncfs fails: no file of that batch may be renamed
+	# on the strength of it, nor counted synced by a later one for its fd
+	run_injected -f -e trace=syncfs,renameat2 -e inject=syncfs:error=EIO:when=1
+	assert_success
+	grep -q 'syncfs(.*= -1 EIO' "$T/trace"
+	python3 - "$T/trace" <<-'EOF'
+	import sys
+	lines = open(sys.argv[1]).read().split("\n")
+	first = next(i for i, l in enumerate(lines) if "syncfs(" in l)
+	assert not any("renameat2(" in l for l in lines[:first]), "renamed before any sync"
+	ok = [i for i, l in enumerate(lines) if "syncfs(" in l and "= 0" in l]
+	renames = [i for i, l in enumerate(lines) if "renameat2(" in l]
+	assert ok and all(r > ok[0] for r in renames), "renamed before a successful syncfs"
+	EOF
+	run db "SELECT count(*) FROM events WHERE state = 'RETRY_PENDING' AND detail LIKE 'sync:%'"
+	[ "$output" -ge 1 ]
+	check_invariants
 }

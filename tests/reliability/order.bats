@@ -18,7 +18,7 @@ teardown() { teardown_rel; }
 traced_run() {
 	# shellcheck disable=SC2046
 	run no_lsan strace -f -qq -y -s 4096 -o "$T/trace" \
-	    -e trace=openat,write,pwrite64,fdatasync,fsync,syncfs,linkat,renameat2,unlinkat \
+	    -e trace=openat,openat2,write,pwrite64,fdatasync,fsync,syncfs,linkat,renameat2,unlinkat \
 	    "$INGESTD" $(ingestd_args) --once
 	printf '%s\n' "$output" >>"$LOG"
 	assert_success
