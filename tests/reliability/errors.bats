@@ -150,8 +150,8 @@ not_synced_again() {
 
 # Long version: rounds of new files (random sizes, one repeating an
 # earlier round's content), each ingested by one --once run with ENOSPC
-# or EIO injected at a random occurrence of a random one of the calls
-# above, and in half the rounds at every 2nd-4th one after it; the other
+# or EIO injected at an early call of a random one of the calls above,
+# and in half the rounds at every 2nd-4th one after it; the other
 # files of the round are ingested alongside.  Every invariant holds
 # after every round.
 @test "regress: long: ENOSPC and EIO at random points of many runs lose nothing and archive nothing twice" {
@@ -159,7 +159,7 @@ not_synced_again() {
 	mount_tmpfs "$WH"
 	use_config "retry 10 backoff 1s"
 	mkdir -p "$T/keep"
-	local round rounds=60 err when injected=0 i
+	local round rounds=60 err first every injected=0 i
 	local -a inject
 	for round in $(seq 1 "$rounds"); do
 		for i in $(seq 1 8); do
@@ -169,19 +169,22 @@ not_synced_again() {
 		cp "$T/gen/r$round-1.dat" "$T/keep/"
 		release_gen
 		err=$(shuf -n 1 -e EIO ENOSPC)
-		# a run makes only a few directory fsyncs and manifest syncs
-		when=$((1 + RANDOM % 2))
-		[ $((RANDOM % 2)) = 0 ] || when="$when+$((2 + RANDOM % 3))"
+		# per file: the 1st or 2nd call; per batch (a run may make only
+		# one directory fsync or manifest write and sync): the 1st; in half the
+		# rounds every 2nd-4th call after it as well
+		first=$((1 + RANDOM % 2))
+		every=
+		[ $((RANDOM % 2)) = 0 ] || every="+$((2 + RANDOM % 3))"
 		case $((RANDOM % 5)) in
 		# the first openat beneath the archive is of the root itself
 		0) inject=(-P "$WH" -e trace=openat
-		    -e "inject=openat:error=$err:when=$((1 + ${when%%+*}))${when#"${when%%+*}"}") ;;
-		1) inject=(-e trace=linkat -e "inject=linkat:error=$err:when=$when") ;;
-		2) inject=(-P "$WH" -e trace=fsync -e "inject=fsync:error=$err:when=$when") ;;
+		    -e "inject=openat:error=$err:when=$((first + 1))$every") ;;
+		1) inject=(-e trace=linkat -e "inject=linkat:error=$err:when=$first$every") ;;
+		2) inject=(-P "$WH" -e trace=fsync -e "inject=fsync:error=$err:when=1$every") ;;
 		3) inject=(-P "$MAN/manifest.jsonl" -e trace=write
-		    -e "inject=write:error=$err:when=$when") ;;
+		    -e "inject=write:error=$err:when=1$every") ;;
 		4) inject=(-P "$MAN/manifest.jsonl" -e trace=fdatasync
-		    -e "inject=fdatasync:error=$err:when=$when") ;;
+		    -e "inject=fdatasync:error=$err:when=1$every") ;;
 		esac
 		run_injected "${inject[@]}"
 		[ "$status" = 0 ] || fail "round $round (${inject[*]}): --once exited $status"
