@@ -42,11 +42,7 @@ drop_round() {
 	export WORKERFUZZ_SEED=${WORKERFUZZ_SEED:-$RANDOM}
 	echo "# WORKERFUZZ_SEED=$WORKERFUZZ_SEED" >&3
 	INGEST_WORKER=$TOP_SRCDIR/tests/lib/workerfuzz start_daemon
-	# the fd baseline: real workers, idle, with the manifest open
-	printf 'warm-up' >"$T/gen/first.csv"
-	release_gen
-	wait_state MANIFESTED 1
-	"$INVARIANTS" snapshot "$DAEMON_PID" "$T/fds"
+	fd_baseline		# with real workers
 	# from now on every new worker is a hostile one
 	touch "$T/fuzz/on"
 	pkill -KILL -P "$DAEMON_PID"
@@ -58,7 +54,8 @@ drop_round() {
 		check_invariants --incomplete || fail "after round $round"
 	done
 	echo "# $(lifetimes) hostile worker lifetimes," \
-	    "$(grep -o ': .*' "$T/fuzz/log" | wc -w) frames," \
+	    "$(grep -o ': .*' "$T/fuzz/log" | wc -w) frames sent," \
+	    "$(grep -c '"event":"worker_killed"' "$LOG") workers killed," \
 	    "$(wc -l <"$T/dropped") files" >&3
 	# each protocol error was logged as such and its worker replaced
 	for reason in "malformed frame" "unexpected message type" \
