@@ -22,11 +22,7 @@ free_kib() { echo $(($(stat -f -c '%a * %S' "$T/vol") / 1024)); }
 @test "regress: a full archive filesystem publishes nothing partial and ingests everything once space is freed" {
 	archive_on_ext4
 	start_daemon
-	# a first file, so the fd baseline includes the open manifest
-	printf 'warm-up' >"$T/gen/first.csv"
-	release_gen
-	wait_state MANIFESTED 1
-	"$INVARIANTS" snapshot "$DAEMON_PID" "$T/fds"
+	fd_baseline
 	# leave 3 MiB free, then drop 8 MiB
 	fallocate -l "$((($(free_kib) - 3072) * 1024))" "$T/vol/filler"
 	local i
@@ -72,10 +68,7 @@ smalls_done() {
 	mkdir -p "$WH"
 	use_config "retry 20 backoff 1s"
 	start_daemon
-	printf 'warm-up' >"$T/gen/first.csv"
-	release_gen
-	wait_state MANIFESTED 1
-	"$INVARIANTS" snapshot "$DAEMON_PID" "$T/fds"
+	fd_baseline
 	local cycle cycles=20 free seen i nbig=0
 	for cycle in $(seq 1 "$cycles"); do
 		free=$((1024 + RANDOM % 2048))			# KiB

@@ -108,11 +108,7 @@ drop_big() {
 	# each 1 MiB chunk takes 20 ms (60 ms long, fewer files per kill):
 	# copies are in flight when we kill
 	INGESTD_TEST_WORKER_SLEEP_MS=$(scale 20 60) start_daemon
-	# the fd baseline: idle, with the manifest open
-	printf 'warm-up' >"$T/gen/first.csv"
-	release_gen
-	wait_state MANIFESTED 1
-	"$INVARIANTS" snapshot "$DAEMON_PID" "$T/fds"
+	fd_baseline
 	drop_big 1 "$n"
 	for round in $(seq 1 $((kills * 5))); do
 		if [ "$(waiting)" -lt 4 ]; then
