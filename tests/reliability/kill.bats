@@ -68,7 +68,8 @@ drop_batch() {
 	rm -rf "$T/keep"
 }
 
-# A worker holding more fds than an idle one holds a job's: it is copying.
+# VICTIM: a worker with more fds open than an idle one, i.e. holding a
+# job's source and temp file: it is copying.
 mid_copy_victim() {
 	local pid idle
 	idle=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["worker"])' "$T/fds")
