@@ -24,6 +24,7 @@
 #define EARLY_DEATH_NS		(10 * NS)	/* died this soon, no job done: a crash loop */
 #define THROTTLE_MAX_SECS	60
 #define SHUTDOWN_GRACE_SECS	10
+#define HANGUP_GRACE_SECS	2	/* hung up: time to be reaped before a kill */
 
 struct worker {
 	TAILQ_ENTRY(worker)	 entry;
@@ -152,13 +153,22 @@ watchdog_cb(evutil_socket_t fd, short ev, void *arg)
 {
 	struct worker *w = arg;
 
-	worker_kill(w, "no progress within the watchdog interval");
+	worker_kill(w, w->sock == -1 ? "hung up but did not exit" :
+	    "no progress within the watchdog interval");
 }
 
 static void
 watchdog_arm(struct worker *w)
 {
 	struct timeval tv = { env->conf->watchdog_secs, 0 };
+
+	evtimer_add(w->watchdog, &tv);
+}
+
+static void
+hangup_arm(struct worker *w)
+{
+	struct timeval tv = { HANGUP_GRACE_SECS, 0 };
 
 	evtimer_add(w->watchdog, &tv);
 }
@@ -255,10 +265,13 @@ worker_read_cb(evutil_socket_t fd, short ev, void *arg)
 		if (rc == 0) {
 			/*
 			 * The worker is exiting: its job is failed when it is
-			 * reaped, with the real cause (e.g. SIGSYS).  The
-			 * watchdog still covers a worker that lingers.
+			 * reaped, with the real cause (e.g. SIGSYS).  One that
+			 * hangs up (or sends an empty frame) and lingers would
+			 * hold its pool slot forever, job or not: the watchdog,
+			 * shortened, kills it unless it is reaped first.
 			 */
 			worker_close(w);
+			hangup_arm(w);
 			break;
 		}
 		if (m->nfds != 0) {

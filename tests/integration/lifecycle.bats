@@ -59,6 +59,12 @@ hostile_worker() {
 	hostile_worker unknown-type "unexpected message type"
 }
 
+@test "regress: a worker that hangs up but does not exit is killed, not left holding its slot" {
+	hostile_worker hangup-linger "hung up but did not exit"
+	# and replaced: the next fake worker says HELLO as well
+	wait_until 30 bash -c "[ \$(grep -c '\"event\":\"worker_ready\"' '$LOG') -ge 2 ]"
+}
+
 @test "workers that keep dying before doing any work are respawned with a growing delay" {
 	hostile_worker garbage "malformed frame"
 	wait_for_log '"event":"worker_throttled"'

@@ -11,10 +11,7 @@ teardown() { teardown_rel; }
 
 @test "regress: random and truncated control frames never crash or wedge the master" {
 	start_daemon
-	printf 'warm-up' >"$T/gen/first.csv"
-	release_gen
-	wait_state MANIFESTED 1
-	"$INVARIANTS" snapshot "$DAEMON_PID" "$T/fds"
+	fd_baseline
 	run "$TOP_SRCDIR/tests/lib/ctlfuzz" "$T/ctl.sock" "$(scale 2000 100000)"
 	echo "$output" >&2
 	assert_success

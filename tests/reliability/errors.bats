@@ -174,3 +174,50 @@ not_synced_again() {
 	[ "$output" -ge 1 ]
 	check_invariants
 }
+
+# Long version: rounds of new files (random sizes, one repeating an
+# earlier round's content), each ingested by one --once run with ENOSPC
+# or EIO injected at an early call of a random one of the calls above,
+# and in half the rounds at every 2nd-4th one after it; the other
+# files of the round are ingested alongside.  Every invariant holds
+# after every round.
+@test "regress: long: ENOSPC and EIO at random points of many runs lose nothing and archive nothing twice" {
+	[ "$LONG" = 1 ] || skip "long version only (RELIABILITY_LONG=1)"
+	mount_tmpfs "$WH"
+	use_config "retry 10 backoff 1s"
+	mkdir -p "$T/keep"
+	local round rounds=60 err first every injected=0 i
+	local -a inject
+	for round in $(seq 1 "$rounds"); do
+		for i in $(seq 1 8); do
+			head -c $((RANDOM * 8)) /dev/urandom >"$T/gen/r$round-$i.dat"
+		done
+		[ "$round" = 1 ] || cp "$T/keep/r$((round - 1))-1.dat" "$T/gen/r$round-dup.dat"
+		cp "$T/gen/r$round-1.dat" "$T/keep/"
+		release_gen
+		err=$(shuf -n 1 -e EIO ENOSPC)
+		# per file: the 1st or 2nd call; per batch (a run may make only
+		# one directory fsync or manifest write and sync): the 1st; in half the
+		# rounds every 2nd-4th call after it as well
+		first=$((1 + RANDOM % 2))
+		every=
+		[ $((RANDOM % 2)) = 0 ] || every="+$((2 + RANDOM % 3))"
+		case $((RANDOM % 5)) in
+		# the first openat beneath the archive is of the root itself
+		0) inject=(-P "$WH" -e trace=openat
+		    -e "inject=openat:error=$err:when=$((first + 1))$every") ;;
+		1) inject=(-e trace=linkat -e "inject=linkat:error=$err:when=$first$every") ;;
+		2) inject=(-P "$WH" -e trace=fsync -e "inject=fsync:error=$err:when=1$every") ;;
+		3) inject=(-P "$MAN/manifest.jsonl" -e trace=write
+		    -e "inject=write:error=$err:when=1$every") ;;
+		4) inject=(-P "$MAN/manifest.jsonl" -e trace=fdatasync
+		    -e "inject=fdatasync:error=$err:when=1$every") ;;
+		esac
+		run_injected "${inject[@]}"
+		[ "$status" = 0 ] || fail "round $round (${inject[*]}): --once exited $status"
+		grep -q 'INJECTED' "$T/trace" || fail "round $round: nothing injected: ${inject[*]}"
+		injected=$((injected + $(grep -c 'INJECTED' "$T/trace")))
+		check_invariants || fail "after round $round: ${inject[*]}"
+	done
+	echo "# $rounds runs, $injected injected errors, $(wc -l <"$T/dropped") files" >&3
+}

@@ -3,7 +3,7 @@
 # (with duplicates) keep arriving on another filesystem, restarting each
 # time; kill -9 of a worker in the middle of copying large files.  After
 # every kill the safety invariants hold; at the end all of them do.
-# CI: n=10 kills; RELIABILITY_LONG=1: N=200.
+# CI: n=10 master kills, 5 worker kills; RELIABILITY_LONG=1: N=200 each.
 
 load lib
 
@@ -68,37 +68,63 @@ drop_batch() {
 	rm -rf "$T/keep"
 }
 
-copying_or_done() {
-	[ "$(db "SELECT count(*) FROM files WHERE state = 'PROCESSING'" 2>/dev/null)" = 0 ] ||
-	    return 0
-	all_terminal
+# VICTIM: a worker with more fds open than an idle one, i.e. holding a
+# job's source and temp file: it is copying.
+mid_copy_victim() {
+	local pid idle
+	idle=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["worker"])' "$T/fds")
+	VICTIM=
+	for pid in $(pgrep -P "$DAEMON_PID"); do
+		if [ "$(find "/proc/$pid/fd" -mindepth 1 2>/dev/null | wc -l)" -gt "$idle" ]; then
+			VICTIM=$pid
+			return 0
+		fi
+	done
+	return 1
+}
+copying_or_done() { mid_copy_victim || all_terminal; }
+# Dropped files neither done nor backing off after a kill.
+waiting() {
+	echo $(($(wc -l <"$T/dropped") - $(db "SELECT count(*) FROM files WHERE state IN
+	    ('MANIFESTED','SKIPPED_DUPLICATE','REJECTED','FAILED','RETRY_PENDING')" 2>/dev/null || echo 0)))
 }
 
-@test "regress: kill -9 of a worker mid-copy: the master retries, nothing appears before it is durable" {
-	local kills n i round victim done_kills=0
-	kills=$(scale 10 200)
-	n=$(scale 6 40)
-	use_config "retry 50 backoff 1s"
-	# each 1 MiB chunk takes 20 ms: copies are in flight when we kill
-	INGESTD_TEST_WORKER_SLEEP_MS=20 start_daemon
-	# the fd baseline: idle, with the manifest open
-	printf 'warm-up' >"$T/gen/first.csv"
-	release_gen
-	wait_state MANIFESTED 1
-	"$INVARIANTS" snapshot "$DAEMON_PID" "$T/fds"
-	for i in $(seq 1 "$n"); do
+# N new files of 4-8 MiB, named from FIRST on.
+drop_big() {
+	local i
+	for i in $(seq "$1" $(($1 + $2 - 1))); do
 		head -c $(((4 + RANDOM % 5) * 1048576)) /dev/urandom >"$T/gen/big$i.bin"
 	done
 	release_gen
-	for round in $(seq 1 "$kills"); do
+}
+
+# Files keep coming (at least 4 waiting for a worker, not counting those
+# backing off after a kill) until 5 (long: 200) kills have hit a worker
+# mid-copy.
+@test "regress: kill -9 of a worker mid-copy: the master retries, nothing appears before it is durable" {
+	local kills n round done_kills=0
+	kills=$(scale 5 200)
+	n=6
+	use_config "retry 50 backoff 1s"
+	# each 1 MiB chunk takes 20 ms (60 ms long, fewer files per kill):
+	# copies are in flight when we kill
+	INGESTD_TEST_WORKER_SLEEP_MS=$(scale 20 60) start_daemon
+	fd_baseline
+	drop_big 1 "$n"
+	for round in $(seq 1 $((kills * 5))); do
+		if [ "$(waiting)" -lt 4 ]; then
+			drop_big $((n + 1)) 4
+			n=$((n + 4))
+		fi
 		wait_until 60 copying_or_done
-		all_terminal && break		# nothing left to copy
-		victim=$(pgrep -P "$DAEMON_PID" | shuf -n 1)
-		[ -n "$victim" ] && kill -KILL "$victim" && done_kills=$((done_kills + 1))
+		[ -n "$VICTIM" ] || break	# nothing left to copy
+		kill -KILL "$VICTIM" && done_kills=$((done_kills + 1))
 		kill -0 "$DAEMON_PID"
 		check_invariants --incomplete || fail "after worker kill $round"
+		[ "$done_kills" -lt "$kills" ] || break
 	done
-	echo "# $done_kills worker kills, $n files" >&3
+	echo "# $done_kills worker kills mid-copy, $n files" >&3
+	assert_equal "$done_kills" "$kills"
 	wait_until 300 all_terminal || dump_unfinished
 	wait_for_log '"event":"worker_died"'
 	check_invariants --pid "$DAEMON_PID" --fds "$T/fds"

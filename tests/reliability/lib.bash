@@ -55,6 +55,15 @@ release_gen() {
 	done < <(cd "$T/gen" && find . -type f -printf '%P\0')
 }
 
+# One file ingested, then the fd baseline for check_invariants --fds:
+# the daemon idle, its workers ready, the manifest open.
+fd_baseline() {
+	printf 'warm-up' >"$T/gen/first.csv"
+	release_gen
+	wait_state MANIFESTED 1
+	"$INVARIANTS" snapshot "$DAEMON_PID" "$T/fds"
+}
+
 # check_invariants [OPTIONS...]: the shared checker on this test's tree.
 check_invariants() {
 	run "$INVARIANTS" check --db "$DB" --staging "$IN" --archive "$WH" \

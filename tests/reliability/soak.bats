@@ -21,10 +21,7 @@ rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 	secs=${SOAK_SECONDS:-1800}
 	use_config "recursive yes" "retry 50 backoff 1s"
 	start_daemon
-	printf 'warm-up' >"$T/gen/first.csv"
-	release_gen
-	wait_state MANIFESTED 1
-	"$INVARIANTS" snapshot "$DAEMON_PID" "$T/fds"
+	fd_baseline
 	end=$(($(date +%s) + secs))
 	while [ "$(date +%s)" -lt "$end" ]; do
 		round=$((round + 1))
