@@ -70,12 +70,13 @@ drop_batch() {
 
 # VICTIM: a worker with more fds open than an idle one, i.e. holding a
 # job's source and temp file: it is copying.
+# (IDLE_FDS: an idle worker's count, read once from the snapshot, so
+# that each poll is cheap enough to catch a copy of a few MiB.)
 mid_copy_victim() {
-	local pid idle
-	idle=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["worker"])' "$T/fds")
+	local pid
 	VICTIM=
 	for pid in $(pgrep -P "$DAEMON_PID"); do
-		if [ "$(find "/proc/$pid/fd" -mindepth 1 2>/dev/null | wc -l)" -gt "$idle" ]; then
+		if [ "$(find "/proc/$pid/fd" -mindepth 1 2>/dev/null | wc -l)" -gt "$IDLE_FDS" ]; then
 			VICTIM=$pid
 			return 0
 		fi
@@ -110,6 +111,7 @@ drop_big() {
 	# copies are in flight when we kill
 	INGESTD_TEST_WORKER_SLEEP_MS=$(scale 20 60) start_daemon
 	fd_baseline
+	IDLE_FDS=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["worker"])' "$T/fds")
 	drop_big 1 "$n"
 	for round in $(seq 1 $((kills * 5))); do
 		if [ "$(waiting)" -lt 4 ]; then
@@ -117,7 +119,9 @@ drop_big() {
 			n=$((n + 4))
 		fi
 		wait_until 60 copying_or_done
-		[ -n "$VICTIM" ] || break	# nothing left to copy
+		# every copy finished between two polls (a loaded machine):
+		# more files come in the next round
+		[ -n "$VICTIM" ] || continue
 		kill -KILL "$VICTIM" && done_kills=$((done_kills + 1))
 		kill -0 "$DAEMON_PID"
 		check_invariants --incomplete || fail "after worker kill $round"
