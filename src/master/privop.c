@@ -219,10 +219,6 @@ privop_mkdirs(int rootfd, const char *rel)
 	for (p = copy; *p != '\0'; p = slash + 1) {
 		if ((slash = strchr(p, '/')) != NULL)
 			*slash = '\0';
-		if (*p == '\0' || strcmp(p, ".") == 0 || strcmp(p, "..") == 0) {
-			errno = EINVAL;
-			goto fail;
-		}
 		if (mkdirat(dfd, p, 0755) == 0) {
 			if (privop_fsync_dir(dfd) == -1)
 				goto fail;

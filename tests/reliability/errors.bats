@@ -154,6 +154,35 @@ not_synced_again() {
 	assert_equal "$(count_state MANIFESTED)" 3
 }
 
+# Write-behind (sync_file_range every 8 MiB of a large copy) is a hint,
+# but an EIO from it means the data did not reach the disk: the copy fails
+# as a write error and is retried; EINVAL (not supported) only turns it off.
+@test "regress: write-behind: EIO fails the copy as a write error, EINVAL only turns it off" {
+	mount_tmpfs "$WH"	# cross-filesystem: a worker copies
+	local err
+	for err in EIO EINVAL; do
+		CONF_GLOBAL='sandbox off' use_config "retry 3 backoff 1s"
+		head -c 20000000 /dev/urandom >"$T/gen/big-$err.bin"
+		release_gen
+		cat >"$T/worker" <<-EOF
+		#!/bin/sh
+		export ASAN_OPTIONS=\${ASAN_OPTIONS:+\$ASAN_OPTIONS:}detect_leaks=0
+		exec strace -qq -o "$T/wtrace-$err" -e trace=sync_file_range \\
+		    -e inject=sync_file_range:error=$err:when=1 "$INGEST_WORKER" "\$@"
+		EOF
+		chmod +x "$T/worker"
+		INGEST_WORKER=$T/worker run_injected -e trace=none
+		assert_success
+		grep -q "INJECTED" "$T/wtrace-$err" || fail "nothing injected ($err)"
+		assert_equal "$(db "SELECT state FROM files WHERE relpath = 'big-$err.bin'")" MANIFESTED
+	done
+	assert retried_with big-EIO.bin "write: Input/output error"
+	run db "SELECT count(*) FROM events e JOIN files f ON f.id = e.file_id
+	    WHERE f.relpath = 'big-EINVAL.bin' AND e.state = 'RETRY_PENDING'"
+	assert_output 0
+	check_invariants
+}
+
 @test "regress: a failed syncfs of a batch of small files renames none of them, retries and ingests them once" {
 	gen_corpus 6 64
 	# the master's first syncfs fails: no file of that batch may be renamed
