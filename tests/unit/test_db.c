@@ -1042,6 +1042,122 @@ test_upgrade_to_counts_counts_existing_rows(void **state)
 	assert_counts_match(fx);
 }
 
+/* How many temporary tables (OpenEphemeral) one run of sql builds on h. */
+static int
+ephemeral_tables(sqlite3 *h, const char *sql)
+{
+	sqlite3_stmt *st;
+	char explain[512];
+	int n = 0;
+
+	snprintf(explain, sizeof(explain), "EXPLAIN %s", sql);
+	assert_int_equal(sqlite3_prepare_v2(h, explain, -1, &st, NULL),
+	    SQLITE_OK);
+	while (sqlite3_step(st) == SQLITE_ROW)
+		if (strcmp((const char *)sqlite3_column_text(st, 1),
+		    "OpenEphemeral") == 0)
+			n++;
+	sqlite3_finalize(st);
+	return n;
+}
+
+#define UPDATE_STATE_SQL \
+	"UPDATE files SET state = 'QUEUED', updated_at = 'x' WHERE id = 1"
+#define INSERT_FILE_SQL \
+	"INSERT INTO files (watch, source_path, relpath, device, inode, size," \
+	" mtime_ns, ctime_ns, state, discovered_at, updated_at) VALUES ('w'," \
+	" '/s/x', 'x', 1, 2, 3, 4, 5, 'DISCOVERED', 'x', 'x')"
+
+/*
+ * The state tests run on every row change (the CHECK, the partial unique
+ * index): a temporary table per test would cost about a third of the
+ * master's work per file.  On db.c's own connection and on a new one.
+ */
+static void
+assert_state_changes_build_no_temporary_tables(struct fx *fx, sqlite3 *own)
+{
+	sqlite3 *h = raw_open(fx);
+	sqlite3 *hs[2] = { own, h };
+	int i, rc;
+
+	for (i = 0; i < 2; i++) {
+		assert_int_equal(ephemeral_tables(hs[i], UPDATE_STATE_SQL), 0);
+		assert_int_equal(ephemeral_tables(hs[i], INSERT_FILE_SQL), 0);
+	}
+	/* and the CHECK still refuses a state that does not exist */
+	rc = sqlite3_exec(h, "UPDATE files SET state = 'LOST'", NULL, NULL,
+	    NULL);
+	assert_int_equal(rc, SQLITE_CONSTRAINT);
+	assert_int_equal(sqlite3_extended_errcode(h), SQLITE_CONSTRAINT_CHECK);
+	sqlite3_close(h);
+}
+
+static void
+test_state_changes_build_no_temporary_tables(void **state)
+{
+	struct fx *fx = *state;
+
+	add_file(fx, WATCH, "a.csv", ST_QUEUED);
+	assert_state_changes_build_no_temporary_tables(fx, fx->h);
+}
+
+static void
+test_upgrade_to_5_rewrites_the_state_tests(void **state)
+{
+	struct fx *fx = *state;
+	char *err = NULL, *sql;
+	int64_t a;
+
+	a = add_ingested(fx, "a.csv", SHA_A, ST_MANIFESTED);
+	add_file(fx, WATCH, "b.csv", ST_QUEUED);
+	db_close(fx->db);
+	/* the database as schema 4 left it: IN lists in the CHECK and index */
+	raw_exec(fx, "PRAGMA writable_schema = ON;"
+	    " UPDATE sqlite_master SET sql = replace(sql, 'CHECK (state ="
+	    " ''DISCOVERED'' OR state = ''QUEUED'' OR state = ''PROCESSING''"
+	    " OR state = ''HASHED'' OR state = ''MOVED'' OR state ="
+	    " ''MANIFESTED'' OR state = ''SKIPPED_DUPLICATE'' OR state ="
+	    " ''REJECTED'' OR state = ''RETRY_PENDING'' OR state = ''FAILED'')',"
+	    " 'CHECK (state IN (''DISCOVERED'',''QUEUED'',  ''PROCESSING'',"
+	    "''HASHED'',''MOVED'',''MANIFESTED'',''SKIPPED_DUPLICATE'',"
+	    "  ''REJECTED'',''RETRY_PENDING'',''FAILED''))')"
+	    " WHERE name = 'files';"
+	    " PRAGMA writable_schema = OFF;"
+	    " DROP INDEX files_content;"
+	    " CREATE UNIQUE INDEX files_content ON files(sha256)"
+	    " WHERE state IN ('HASHED','MOVED','MANIFESTED');"
+	    " UPDATE schema_version SET version = 4");
+	sql = NULL;
+	{
+		sqlite3 *h = raw_open(fx);
+
+		assert_int_equal(ephemeral_tables(h, UPDATE_STATE_SQL), 3);
+		sql = h_text(h, "SELECT sql FROM sqlite_master"
+		    " WHERE name = 'files'", 0);
+		sqlite3_close(h);
+	}
+	assert_non_null(strstr(sql, "CHECK (state IN ("));
+	free(sql);
+
+	last_opened = NULL;
+	fx->db = db_open(fx->path, 0, &err);
+	fx->h = last_opened;
+	assert_null(err);
+	assert_non_null(fx->db);
+	assert_int_equal(raw_int(fx, "SELECT version FROM schema_version", 0),
+	    DB_SCHEMA_VERSION);
+	assert_state_changes_build_no_temporary_tables(fx, fx->h);
+	/* the rows are all there, and one content is still archived once */
+	assert_int_equal(raw_int(fx, "SELECT count(*) FROM files", 0), 2);
+	assert_counts_match(fx);
+	assert_int_equal(db_file_set_hashed(fx->db, add_file(fx, WATCH,
+	    "c.csv", ST_PROCESSING), SHA_A, XXH_A, "c.csv"), -1);
+	assert_int_equal(raw_int(fx, "SELECT count(*) FROM files"
+	    " WHERE sha256 = '" SHA_A "'", 0), 1);
+	assert_int_equal(raw_int(fx, "SELECT id FROM files"
+	    " WHERE sha256 = '" SHA_A "'", 0), a);
+}
+
 static void
 test_readonly_open_cannot_write(void **state)
 {
@@ -1154,6 +1270,8 @@ main(void)
 		T(test_batch_rollback_discards_changes),
 		T(test_state_counts_follow_every_change),
 		T(test_upgrade_to_counts_counts_existing_rows),
+		T(test_state_changes_build_no_temporary_tables),
+		T(test_upgrade_to_5_rewrites_the_state_tests),
 		T(test_readonly_open_cannot_write),
 		T(test_hostile_names_are_stored_verbatim),
 #undef T
