@@ -143,20 +143,35 @@ now_monotonic_ns(void)
 void
 time_format_iso(int64_t ns, char out[32])
 {
+	/* the master stamps every row: the date part changes once a second */
+	static _Thread_local time_t last = -1;
+	static _Thread_local char date[21];	/* "YYYY-MM-DDTHH:MM:SS." */
 	time_t secs = (time_t)(ns / 1000000000);
 	int ms = (int)(ns % 1000000000 / 1000000);
 	struct tm tm;
 	char tmp[96];
 
-	if (ns < 0 || gmtime_r(&secs, &tm) == NULL ||
-	    tm.tm_year + 1900 > 9999) {
+	if (ns < 0) {
 		memcpy(out, "1970-01-01T00:00:00.000Z", 25);
 		return;
 	}
-	snprintf(tmp, sizeof(tmp), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-	    tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
-	str_copy(out, tmp, 32);
+	if (secs != last) {
+		if (gmtime_r(&secs, &tm) == NULL || tm.tm_year + 1900 > 9999) {
+			memcpy(out, "1970-01-01T00:00:00.000Z", 25);
+			return;
+		}
+		snprintf(tmp, sizeof(tmp), "%04d-%02d-%02dT%02d:%02d:%02d.",
+		    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+		    tm.tm_hour, tm.tm_min, tm.tm_sec);
+		memcpy(date, tmp, sizeof(date) - 1);
+		last = secs;
+	}
+	memcpy(out, date, 20);
+	out[20] = (char)('0' + ms / 100);
+	out[21] = (char)('0' + ms / 10 % 10);
+	out[22] = (char)('0' + ms % 10);
+	out[23] = 'Z';
+	out[24] = '\0';
 }
 
 int

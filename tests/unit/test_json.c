@@ -865,6 +865,40 @@ test_fatal_logs_an_error_and_exits_1(void **state)
 	free(out);
 }
 
+/*
+ * Log lines, rows and manifest lines carry these stamps; the date part is
+ * reused within a second, so a stamp must follow the second it is given,
+ * forwards and back.
+ */
+static void
+test_timestamps_follow_every_second(void **state)
+{
+	/* 2026-11-22T03:04:05.123Z */
+	const int64_t t0 = 1795316645LL * 1000000000LL + 123000000LL;
+	char out[32];
+
+	(void)state;
+	time_format_iso(t0, out);
+	assert_string_equal(out, "2026-11-22T03:04:05.123Z");
+	time_format_iso(t0 + 1000000LL, out);
+	assert_string_equal(out, "2026-11-22T03:04:05.124Z");
+	time_format_iso(t0 + 1005000000LL, out);
+	assert_string_equal(out, "2026-11-22T03:04:06.128Z");
+	time_format_iso(t0 - 123000000LL + 9999999LL, out);
+	assert_string_equal(out, "2026-11-22T03:04:05.009Z");
+	time_format_iso(t0 + 86400LL * 1000000000LL - 123000000LL, out);
+	assert_string_equal(out, "2026-11-23T03:04:05.000Z");
+	time_format_iso(0, out);
+	assert_string_equal(out, "1970-01-01T00:00:00.000Z");
+	time_format_iso(-1, out);
+	assert_string_equal(out, "1970-01-01T00:00:00.000Z");
+	/* the last instant an int64 of nanoseconds holds */
+	time_format_iso(INT64_MAX, out);
+	assert_string_equal(out, "2262-04-11T23:47:16.854Z");
+	time_format_iso(t0, out);
+	assert_string_equal(out, "2026-11-22T03:04:05.123Z");
+}
+
 int
 main(void)
 {
@@ -883,6 +917,7 @@ main(void)
 		T(test_text_mode_format),
 		T(test_malformed_format_aborts),
 		T(test_fatal_logs_an_error_and_exits_1),
+		T(test_timestamps_follow_every_second),
 	};
 #undef T
 
