@@ -56,6 +56,27 @@ name_ext(const char *name)
 	return dot != NULL && dot != name ? dot : NULL;
 }
 
+/* v in decimal, zero-padded to width (buf_printf costs ten times more) */
+static void
+digits_add(struct buf *out, int v, int width)
+{
+	char d[16];
+	int n = 0;
+
+	if (v < 0) {
+		buf_addc(out, '-');
+		v = -v;
+	}
+	do {
+		d[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v > 0 && n < 12);
+	while (n < width && n < 12)
+		d[n++] = '0';
+	while (n > 0)
+		buf_addc(out, d[--n]);
+}
+
 static int
 field_add(struct buf *out, int field, int width, const struct tmpl_ctx *c,
     const char **why)
@@ -70,20 +91,23 @@ field_add(struct buf *out, int field, int width, const struct tmpl_ctx *c,
 	}
 	switch (field) {
 	case F_DATE:
-		buf_printf(out, "%04d-%02d-%02d", tm.tm_year + 1900,
-		    tm.tm_mon + 1, tm.tm_mday);
+		digits_add(out, tm.tm_year + 1900, 4);
+		buf_addc(out, '-');
+		digits_add(out, tm.tm_mon + 1, 2);
+		buf_addc(out, '-');
+		digits_add(out, tm.tm_mday, 2);
 		break;
 	case F_YYYY:
-		buf_printf(out, "%04d", tm.tm_year + 1900);
+		digits_add(out, tm.tm_year + 1900, 4);
 		break;
 	case F_MM:
-		buf_printf(out, "%02d", tm.tm_mon + 1);
+		digits_add(out, tm.tm_mon + 1, 2);
 		break;
 	case F_DD:
-		buf_printf(out, "%02d", tm.tm_mday);
+		digits_add(out, tm.tm_mday, 2);
 		break;
 	case F_HH:
-		buf_printf(out, "%02d", tm.tm_hour);
+		digits_add(out, tm.tm_hour, 2);
 		break;
 	case F_NAME:
 		buf_adds(out, c->name);
