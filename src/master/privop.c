@@ -127,6 +127,9 @@ privop_lstat(int rootfd, const char *rel, struct stat *st)
 	const char *base;
 	int dfd, rc, saved;
 
+	/* one component: its parent is the root itself, nothing to resolve */
+	if (*rel != '\0' && strchr(rel, '/') == NULL)
+		return fstatat(rootfd, rel, st, AT_SYMLINK_NOFOLLOW);
 	if ((dfd = privop_open_parent(rootfd, rel, &base)) == -1)
 		return -1;
 	rc = fstatat(dfd, base, st, AT_SYMLINK_NOFOLLOW);
