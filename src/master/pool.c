@@ -291,13 +291,21 @@ worker_read_cb(evutil_socket_t fd, short ev, void *arg)
 			worker_progress(w, m);
 			break;
 		case MSG_RESULT:
+			/*
+			 * One result per call: it starts the worker's next job,
+			 * whose result can be back before the next read, and a
+			 * fast worker would keep this loop from ever returning
+			 * to the event loop (the batch timer, the control
+			 * socket, signals).  The socket stays readable.
+			 */
 			worker_result(w, m);
-			break;
+			goto out;
 		default:
 			worker_kill(w, "unexpected message type");
 			break;
 		}
 	}
+out:
 	free(m);
 }
 

@@ -1,4 +1,5 @@
 /* master: owns every file's lifecycle: discovery, completeness, dispatch, and the durable commit order. */
+#include <sys/resource.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <fnmatch.h>
@@ -38,6 +39,7 @@ static struct {
 	struct event	*insert_ev;
 	struct jobq	 batchq;	/* results waiting for the group commit */
 	size_t		 batch_n;
+	size_t		 batch_max;	/* batch_limit() */
 	struct event	*batch_ev;
 } s;
 
@@ -1119,7 +1121,9 @@ sched_dispatch(void)
 			ingestd_idle();
 		return;
 	}
-	while ((j = runq_first_runnable()) != NULL &&
+	/* what the workers hold joins the batch: both count (BATCH_FDS) */
+	while (s.batch_n + (size_t)pool_busy() < s.batch_max &&
+	    (j = runq_first_runnable()) != NULL &&
 	    (w = pool_idle()) != NULL) {
 		TAILQ_REMOVE(&s.runq, j, entry);
 		j->queued = 0;
@@ -1678,6 +1682,17 @@ job_manifest(struct job *j)
  * batch for that one-file path.
  */
 #define BATCH_MAX	256
+/*
+ * A batched file holds up to four descriptors until its batch is flushed
+ * (the source, the temp file, the archive directory, and the staging
+ * directory while it is renamed), so a batch is also bounded by the
+ * descriptor limit, with room kept for the rest (workers, watches, the
+ * database, manifests, control clients).  No job starts while the batch
+ * and the jobs in the workers fill it: a backlog never turns into open
+ * descriptors.
+ */
+#define BATCH_FDS	4
+#define FD_RESERVE	128
 #define BATCH_WAIT_NS	(NS / 500)	/* let busy workers add to the batch */
 /*
  * With files waiting for a worker, a batch waits longer: the fixed cost
@@ -1772,7 +1787,7 @@ batch_schedule(void)
 		return;
 	if (s.batch_ev == NULL)
 		s.batch_ev = evtimer_new(env->base, batch_cb, NULL);
-	if (s.batch_n < BATCH_MAX && pool_busy() > 0 && !env->draining) {
+	if (s.batch_n < s.batch_max && pool_busy() > 0 && !env->draining) {
 		if (evtimer_pending(s.batch_ev, NULL))
 			return;
 		tv.tv_usec = (suseconds_t)((runq_first_runnable() != NULL ?
@@ -2471,9 +2486,27 @@ sched_recover_row(struct watch *w, struct file_rec *r)
 	recover_one(w, r);
 }
 
+/* BATCH_MAX, or fewer under a low RLIMIT_NOFILE (see BATCH_FDS). */
+static size_t
+batch_limit(void)
+{
+	struct rlimit rl;
+	rlim_t n;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1 ||
+	    rl.rlim_cur == RLIM_INFINITY)
+		return BATCH_MAX;
+	n = rl.rlim_cur > FD_RESERVE ? (rl.rlim_cur - FD_RESERVE) / BATCH_FDS :
+	    0;
+	if (n < 1)
+		return 1;
+	return n > BATCH_MAX ? BATCH_MAX : (size_t)n;
+}
+
 void
 sched_init(void)
 {
+	s.batch_max = batch_limit();
 	htab_init(&s.dry_seen);
 	TAILQ_INIT(&s.runq);
 	TAILQ_INIT(&s.batchq);

@@ -361,6 +361,30 @@ print(sum(sizes), max(sizes) >= 2, all(e >= 1 for e in sizes))' "$LOG"
 	assert_output "100 True True"
 }
 
+@test "a backlog under a low descriptor limit is ingested in batches that fit it, never running out of descriptors" {
+	local i
+	for i in $(seq 1 300); do
+		make_random "$IN/f$i.dat" 4
+	done
+	# 150 descriptors: 128 kept for the rest, 4 per batched file, so a
+	# batch holds at most 5 files and no job starts while it is full
+	# shellcheck disable=SC2046
+	run bash -c 'ulimit -n 150 && exec "$@"' _ "$INGESTD" $(ingestd_args) \
+	    --once --stability-seconds 0
+	printf '%s\n' "$output" >>"$LOG"
+	assert_success
+	assert_equal "$(count_state MANIFESTED)" 300
+	assert_equal "$(manifest_lines | wc -l)" 300
+	assert_equal "$(archive_files | wc -l)" 300
+	refute grep -q 'Too many open files' "$LOG"
+	run python3 -c '
+import json, sys
+sizes = [e["files"] for e in map(json.loads, open(sys.argv[1]))
+         if e.get("event") == "batch_committed"]
+print(sum(sizes), max(sizes) <= 5)' "$LOG"
+	assert_output "300 True"
+}
+
 @test "SIGTERM exits 0 and a restart ingests what arrived meanwhile" {
 	remember_date
 	start_daemon
