@@ -476,7 +476,12 @@ db_migrate(struct db *db, char **err)
 		goto fail_rollback;
 	return 0;
 fail_rollback:
+	/* the cause, before the rollback replaces it with "not an error" */
+	if (asprintf(err, "cannot migrate database to version %d: %s",
+	    version + 1, sqlite3_errmsg(db->h)) == -1)
+		*err = NULL;
 	db_exec(db, "ROLLBACK");
+	return -1;
 fail:
 	if (asprintf(err, "cannot migrate database: %s",
 	    sqlite3_errmsg(db->h)) == -1)
@@ -488,7 +493,10 @@ fail:
  * The master is one thread (one event loop): SQLite's mutexes and its
  * memory statistics, which take a global mutex on every allocation, are
  * pure cost there (about 5 % of its work per file).  sqlite3_config()
- * refuses once SQLite is initialised; that is harmless.
+ * refuses once SQLite is initialised; that is harmless.  Not
+ * SQLITE_CONFIG_STMTJRNL_SPILL: above its 64 KiB default, SQLite 3.40
+ * fails the schema 5 migration's index rebuild with SQLITE_FULL from
+ * 20,000 rows on (see db_open for the statement journals).
  */
 static void
 db_configure(void)
@@ -500,7 +508,6 @@ db_configure(void)
 	done = 1;
 	(void)sqlite3_config(SQLITE_CONFIG_SINGLETHREAD);
 	(void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
-	(void)sqlite3_config(SQLITE_CONFIG_STMTJRNL_SPILL, 1 << 20);
 }
 
 struct db *
@@ -535,6 +542,21 @@ db_open(const char *path, int readonly, char **err)
 		}
 		if (db_migrate(db, err) == -1)
 			goto fail;
+		/*
+		 * Statement journals in memory from here on.  Each setter's
+		 * savepoint touches about 16 pages, past the 64 KiB at which
+		 * a journal spills to a temp file, so every page became a
+		 * pwrite (about 50 per file).  The statements below change a
+		 * row or two, so their journals stay small, and the master
+		 * sorts only the few unfinished rows.  Not before the
+		 * migrations: an index rebuild journals tens of MiB.
+		 */
+		if (db_exec(db, "PRAGMA temp_store = MEMORY") == -1) {
+			if (asprintf(err, "%s: %s", path,
+			    sqlite3_errmsg(db->h)) == -1)
+				*err = NULL;
+			goto fail;
+		}
 	}
 	for (i = 0; i < S_END; i++) {
 		if (readonly && !stmt_is_read(i))

@@ -134,6 +134,58 @@ print(eval(sys.argv[1]))' "$1"
 	    "$(printf '%s\n' "$want" | grep -Ev '^(schema_version|database)\s')"
 }
 
+@test "a schema 4 database of 20,000 rows is migrated in place: state tests without IN lists, every row kept" {
+	local old="$BATS_TEST_TMPDIR/v4.db" before
+	sqlite3 "$DB" ".backup '$old'"
+	# 20,000 more ingested rows, then the schema as version 4 wrote it:
+	# the index rebuild journals megabytes, which a statement-journal
+	# setting once broke (SQLITE_FULL) from this size on
+	sqlite3 "$old" "
+	    WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c
+	        WHERE i < 20000)
+	    INSERT INTO files (watch, source_path, relpath, device, inode, size,
+	        mtime_ns, ctime_ns, sha256, xxh128, dest, manifest, state,
+	        source_removed, discovered_at, updated_at, ingested_at)
+	    SELECT 'input', '/s/g' || i, 'g' || i, 1, i, 10, 0, 0,
+	        lower(hex(randomblob(32))), lower(hex(randomblob(16))),
+	        '/d/g' || i, '/m/manifest.jsonl', 'MANIFESTED', 1,
+	        '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z',
+	        '2026-01-01T00:00:00.000Z' FROM c;
+	    UPDATE file_counts SET files = files + 20000,
+	        bytes = bytes + 200000
+	        WHERE watch = 'input' AND state = 'MANIFESTED';
+	    PRAGMA writable_schema = ON;
+	    UPDATE sqlite_master SET sql = replace(sql, 'CHECK (state = ''DISCOVERED'' OR state = ''QUEUED'' OR state = ''PROCESSING'' OR state = ''HASHED'' OR state = ''MOVED'' OR state = ''MANIFESTED'' OR state = ''SKIPPED_DUPLICATE'' OR state = ''REJECTED'' OR state = ''RETRY_PENDING'' OR state = ''FAILED'')',
+	        'CHECK (state IN (''DISCOVERED'',''QUEUED'',  ''PROCESSING'',''HASHED'',''MOVED'',''MANIFESTED'',''SKIPPED_DUPLICATE'',  ''REJECTED'',''RETRY_PENDING'',''FAILED''))')
+	        WHERE name = 'files';
+	    PRAGMA writable_schema = OFF;
+	    DROP INDEX files_content;
+	    CREATE UNIQUE INDEX files_content ON files(sha256)
+	        WHERE state IN ('HASHED','MOVED','MANIFESTED');
+	    UPDATE schema_version SET version = 4;"
+	run sqlite3 "$old" "SELECT sql FROM sqlite_master WHERE name = 'files'"
+	assert_output --partial "CHECK (state IN ('DISCOVERED'"
+	before=$(sqlite3 "$old" "SELECT count(*) FROM files")
+	# shellcheck disable=SC2046
+	run "$INGESTD" $(ingestd_args) --state-path "$old" --once
+	assert_success
+	assert_equal "$(sqlite3 "$old" 'SELECT version FROM schema_version')" 5
+	assert_equal "$(sqlite3 "$old" 'SELECT count(*) FROM files')" "$before"
+	assert_equal "$(sqlite3 "$old" 'PRAGMA integrity_check')" ok
+	run sqlite3 "$old" "SELECT sql FROM sqlite_master
+	    WHERE name IN ('files', 'files_content')"
+	refute_output --partial " IN ("
+	assert_output --partial "state = 'FAILED')"
+	# and a state change builds no temporary table any more
+	run sqlite3 "$old" "EXPLAIN UPDATE files SET state = 'QUEUED'
+	    WHERE id = 1"
+	refute_output --partial OpenEphemeral
+	run --separate-stderr "$INGESTCTL" --db "$old" status
+	assert_success
+	assert_line "$(printf 'schema_version\t5')"
+	assert_line "$(printf 'files\t%s' "$before")"
+}
+
 @test "status --json: one object whose counts match the database" {
 	ctl --json status
 	assert_success

@@ -1159,6 +1159,28 @@ test_upgrade_to_5_rewrites_the_state_tests(void **state)
 }
 
 static void
+test_failed_migration_says_why_and_changes_nothing(void **state)
+{
+	struct fx *fx = *state;
+	char *err = NULL;
+
+	add_file(fx, WATCH, "a.csv", ST_QUEUED);
+	db_close(fx->db);
+	/* migration 4 -> 5 drops files_content: without it, it fails */
+	raw_exec(fx, "DROP INDEX files_content;"
+	    " UPDATE schema_version SET version = 4");
+	fx->db = db_open(fx->path, 0, &err);
+	assert_null(fx->db);
+	assert_non_null(err);
+	assert_non_null(strstr(err, "version 5"));
+	assert_non_null(strstr(err, "no such index: files_content"));
+	free(err);
+	assert_int_equal(raw_int(fx, "SELECT version FROM schema_version", 0),
+	    4);
+	assert_int_equal(raw_int(fx, "SELECT count(*) FROM files", 0), 1);
+}
+
+static void
 test_readonly_open_cannot_write(void **state)
 {
 	struct fx *fx = *state;
@@ -1272,6 +1294,7 @@ main(void)
 		T(test_upgrade_to_counts_counts_existing_rows),
 		T(test_state_changes_build_no_temporary_tables),
 		T(test_upgrade_to_5_rewrites_the_state_tests),
+		T(test_failed_migration_says_why_and_changes_nothing),
 		T(test_readonly_open_cannot_write),
 		T(test_hostile_names_are_stored_verbatim),
 #undef T
