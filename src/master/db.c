@@ -329,6 +329,8 @@ stmt_is_read(int i)
 struct db {
 	sqlite3		*h;
 	int		 readonly;
+	int		 in_batch;	/* between db_begin and db_commit */
+	int		 batch_failed;	/* a setter failed: the batch rolls back */
 	sqlite3_stmt	*stmt[S_END];
 };
 
@@ -496,7 +498,7 @@ fail:
  * refuses once SQLite is initialised; that is harmless.  Not
  * SQLITE_CONFIG_STMTJRNL_SPILL: above its 64 KiB default, SQLite 3.40
  * fails the schema 5 migration's index rebuild with SQLITE_FULL from
- * 20,000 rows on (see db_open for the statement journals).
+ * 20,000 rows on (see db_sp_begin for the statement journals).
  */
 static void
 db_configure(void)
@@ -542,21 +544,6 @@ db_open(const char *path, int readonly, char **err)
 		}
 		if (db_migrate(db, err) == -1)
 			goto fail;
-		/*
-		 * Statement journals in memory from here on.  Each setter's
-		 * savepoint touches about 16 pages, past the 64 KiB at which
-		 * a journal spills to a temp file, so every page became a
-		 * pwrite (about 50 per file).  The statements below change a
-		 * row or two, so their journals stay small, and the master
-		 * sorts only the few unfinished rows.  Not before the
-		 * migrations: an index rebuild journals tens of MiB.
-		 */
-		if (db_exec(db, "PRAGMA temp_store = MEMORY") == -1) {
-			if (asprintf(err, "%s: %s", path,
-			    sqlite3_errmsg(db->h)) == -1)
-				*err = NULL;
-			goto fail;
-		}
 	}
 	for (i = 0; i < S_END; i++) {
 		if (readonly && !stmt_is_read(i))
@@ -593,12 +580,24 @@ db_begin(struct db *db)
 {
 	if (db->stmt[S_BEGIN] == NULL)		/* read-only */
 		return db_exec(db, "BEGIN IMMEDIATE");
-	return db_step_done(db, db->stmt[S_BEGIN]);
+	if (db_step_done(db, db->stmt[S_BEGIN]) == -1)
+		return -1;
+	db->in_batch = 1;
+	db->batch_failed = 0;
+	return 0;
 }
 
 int
 db_commit(struct db *db)
 {
+	int failed = db->batch_failed;
+
+	db->in_batch = db->batch_failed = 0;
+	if (failed) {
+		log_ev(LOG_ERR, "db_batch_failed", NULL);
+		db_exec(db, "ROLLBACK");
+		return -1;
+	}
 	if ((db->stmt[S_COMMIT] == NULL ? db_exec(db, "COMMIT") :
 	    db_step_done(db, db->stmt[S_COMMIT])) == -1) {
 		db_exec(db, "ROLLBACK");
@@ -610,6 +609,7 @@ db_commit(struct db *db)
 int
 db_rollback(struct db *db)
 {
+	db->in_batch = db->batch_failed = 0;
 	return db_exec(db, "ROLLBACK");
 }
 
@@ -663,21 +663,36 @@ db_writable(struct db *db)
 }
 
 /*
- * Each setter below is atomic on its own (a savepoint, which is a
- * transaction when none is open) and composes into an enclosing
- * db_begin()/db_commit() batch.
+ * Each setter below is atomic.  On its own it runs in a savepoint (a
+ * transaction, as none is open).  In a db_begin()/db_commit() batch it
+ * runs in the batch's transaction: a setter that fails fails the whole
+ * batch, later setters refuse, and db_commit() rolls it back and returns
+ * -1.  A savepoint per setter would undo only the one, but it journals
+ * every page the setter touches: about 16, just past the 64 KiB at which
+ * SQLite spills a statement journal to a temp file, so each page was a
+ * pwrite (or, kept in memory, five small allocations); the master spent
+ * about a fifth of its time on them.  Setters fail only when the
+ * database does (a full disk, an I/O error), and the callers then retry
+ * the whole batch anyway.
  */
 static int
 db_sp_begin(struct db *db)
 {
 	if (db_writable(db) == -1)
 		return -1;
+	if (db->in_batch)
+		return db->batch_failed ? -1 : 0;
 	return db_step_done(db, db->stmt[S_SAVEPOINT]);
 }
 
 static int
 db_sp_end(struct db *db, int rc)
 {
+	if (db->in_batch) {
+		if (rc != 0)
+			db->batch_failed = 1;
+		return rc;
+	}
 	if (rc == 0 && db_step_done(db, db->stmt[S_RELEASE]) == 0)
 		return 0;
 	db_step_done(db, db->stmt[S_ROLLBACK_TO]);

@@ -65,6 +65,10 @@ struct db	*db_open(const char *path, int readonly, char **err);
 void		 db_close(struct db *);
 const char	*db_errmsg(struct db *);
 
+/*
+ * A batch: the setters below run in one transaction.  If one fails, the
+ * later ones refuse and db_commit() rolls the batch back and returns -1.
+ */
 int	db_begin(struct db *);
 int	db_commit(struct db *);
 int	db_rollback(struct db *);

@@ -836,12 +836,14 @@ test_unfinished_rows_are_listed_for_recovery(void **state)
 	assert_int_equal(s.n, 1);
 }
 
+static void	assert_counts_match(struct fx *);
+
 static void
 test_setter_is_atomic(void **state)
 {
 	struct fx *fx = *state;
 	struct file_rec r;
-	int64_t id, other, events;
+	int64_t id, other, events, oevents;
 
 	id = add_file(fx, WATCH, "orders.csv", ST_QUEUED);
 	assert_int_equal(db_file_set_processing(fx->db, id, 1), 0);
@@ -864,17 +866,29 @@ test_setter_is_atomic(void **state)
 	assert_int_equal(db_find_content(fx->db, SHA_A, other, &r.id, &r.dest),
 	    0);
 
-	/* inside a batch only the failed setter is undone */
+	/*
+	 * inside a batch a failed setter fails the batch: the setters after
+	 * it refuse, and the commit rolls all of it back
+	 */
+	oevents = event_count(fx, other);
 	assert_int_equal(db_begin(fx->db), 0);
 	assert_int_equal(db_file_set_processing(fx->db, other, 1), 0);
 	assert_int_equal(db_file_set_hashed(fx->db, other, SHA_B, XXH_B, NULL),
 	    -1);
-	assert_int_equal(db_commit(fx->db), 0);
+	assert_int_equal(db_file_set_state(fx->db, other, ST_FAILED, "x"), -1);
+	assert_int_equal(db_commit(fx->db), -1);
 	assert_int_equal(db_file_get(fx->db, other, &r), 0);
-	assert_int_equal(r.state, ST_PROCESSING);
-	assert_int_equal(r.attempts, 1);
+	assert_int_equal(r.state, ST_QUEUED);
+	assert_int_equal(r.attempts, 0);
 	assert_string_equal(r.sha256, "");
 	file_rec_free(&r);
+	assert_int_equal(event_count(fx, other), oevents);
+	assert_counts_match(fx);
+	/* and the next batch starts clean */
+	assert_int_equal(db_begin(fx->db), 0);
+	assert_int_equal(db_file_set_processing(fx->db, other, 1), 0);
+	assert_int_equal(db_commit(fx->db), 0);
+	assert_int_equal(get_state(fx, other), ST_PROCESSING);
 
 	/* nothing is left open: the next setter works once the cause is gone */
 	raw_exec(fx, "DROP TRIGGER fail_hashed");
