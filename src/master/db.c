@@ -70,6 +70,15 @@ file_rec_free(struct file_rec *r)
 	" OR state = 'MANIFESTED' OR state = 'SKIPPED_DUPLICATE'"		\
 	" OR state = 'REJECTED' OR state = 'RETRY_PENDING'"			\
 	" OR state = 'FAILED')"
+/*
+ * The guard of every UPDATE that changes a row's state: with :any = 0 it
+ * matches only a row outside the terminal states, so nothing need leave
+ * file_counts (see db_update_state).
+ */
+#define UNLESS_TERMINAL \
+	" AND (:any OR NOT (state = 'MANIFESTED' OR"			\
+	" state = 'SKIPPED_DUPLICATE' OR state = 'REJECTED' OR"		\
+	" state = 'FAILED'))"
 /* the states that hold their content in the archive (files_content) */
 #define IN_ARCHIVE_SQL \
 	"(state = 'HASHED' OR state = 'MOVED' OR state = 'MANIFESTED')"
@@ -202,6 +211,7 @@ enum stmt_id {
 	S_COUNT_LEAVE,
 	S_COUNT_ENTER,
 	S_COUNT_ENTER_AGAIN,
+	S_COUNT_ENTER_NOW,
 	S_COUNT_ADD,
 	S_SAVEPOINT,
 	S_RELEASE,
@@ -231,21 +241,22 @@ static const char *stmt_sql[S_END] = {
 	[S_EVENT] = "INSERT INTO events (file_id, at, state, detail)"
 	    " VALUES (?1, ?2, ?3, ?4)",
 	[S_SET_STATE] = "UPDATE files SET state = ?2, updated_at = ?3"
-	    " WHERE id = ?1",
+	    " WHERE id = ?1" UNLESS_TERMINAL,
 	[S_SET_PROCESSING] = "UPDATE files SET state = 'PROCESSING',"
-	    " attempts = ?2, updated_at = ?3 WHERE id = ?1",
+	    " attempts = ?2, updated_at = ?3 WHERE id = ?1" UNLESS_TERMINAL,
 	[S_SET_ERROR] = "UPDATE files SET state = ?2, attempts = ?3,"
-	    " last_error = ?4, updated_at = ?5 WHERE id = ?1",
+	    " last_error = ?4, updated_at = ?5 WHERE id = ?1" UNLESS_TERMINAL,
 	[S_SET_HASHED] = "UPDATE files SET state = 'HASHED', sha256 = ?2,"
-	    " xxh128 = ?3, dest = ?4, updated_at = ?5 WHERE id = ?1",
+	    " xxh128 = ?3, dest = ?4, updated_at = ?5 WHERE id = ?1"
+	    UNLESS_TERMINAL,
 	[S_SET_DEST] = "UPDATE files SET dest = ?2, updated_at = ?3"
 	    " WHERE id = ?1",
 	[S_SET_MOVED] = "UPDATE files SET state = 'MOVED', dest = ?2,"
 	    " manifest = ?3, ingested_at = ?4, source_removed = ?5,"
-	    " updated_at = ?6 WHERE id = ?1",
+	    " updated_at = ?6 WHERE id = ?1" UNLESS_TERMINAL,
 	[S_SET_DUPLICATE] = "UPDATE files SET state = 'SKIPPED_DUPLICATE',"
 	    " sha256 = ?2, xxh128 = ?3, duplicate_of = ?4, updated_at = ?5"
-	    " WHERE id = ?1",
+	    " WHERE id = ?1" UNLESS_TERMINAL,
 	[S_SET_REMOVED] = "UPDATE files SET source_removed = 1,"
 	    " updated_at = ?2 WHERE id = ?1",
 	[S_EVENT_REMOVED] = "INSERT INTO events (file_id, at, state, detail)"
@@ -298,6 +309,10 @@ static const char *stmt_sql[S_END] = {
 	[S_COUNT_ENTER_AGAIN] = "INSERT INTO file_counts (watch, state, files,"
 	    " bytes) SELECT watch, state, 1, size FROM files WHERE id = ?1"
 	    " AND state IN (" DB_TERMINAL_SQL ")"
+	    " ON CONFLICT (watch, state) DO UPDATE SET files = files + 1,"
+	    " bytes = bytes + excluded.bytes",
+	[S_COUNT_ENTER_NOW] = "INSERT INTO file_counts (watch, state, files,"
+	    " bytes) SELECT watch, state, 1, size FROM files WHERE id = ?1"
 	    " ON CONFLICT (watch, state) DO UPDATE SET files = files + 1,"
 	    " bytes = bytes + excluded.bytes",
 	[S_COUNT_ADD] = "INSERT INTO file_counts (watch, state, files, bytes)"
@@ -536,7 +551,8 @@ db_open(const char *path, int readonly, char **err)
 	if (!readonly) {
 		if (db_exec(db, "PRAGMA journal_mode = WAL") == -1 ||
 		    db_exec(db, "PRAGMA synchronous = FULL") == -1 ||
-		    db_exec(db, "PRAGMA foreign_keys = ON") == -1) {
+		    db_exec(db, "PRAGMA foreign_keys = ON") == -1 ||
+		    db_exec(db, "PRAGMA secure_delete = OFF") == -1) {
 			if (asprintf(err, "%s: %s", path,
 			    sqlite3_errmsg(db->h)) == -1)
 				*err = NULL;
@@ -629,13 +645,19 @@ db_step_done(struct db *db, sqlite3_stmt *st)
 	return 0;
 }
 
+/*
+ * Strings are bound SQLITE_STATIC, not copied: every statement here is
+ * stepped, reset and its bindings cleared before the function that bound
+ * them returns, so the caller's strings outlive every use.  A copy was an
+ * allocation each (Debian's SQLite has no lookaside), about 65 per file.
+ */
 static void
 bind_text(sqlite3_stmt *st, int i, const char *s)
 {
 	if (s == NULL || *s == '\0')
 		sqlite3_bind_null(st, i);
 	else
-		sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
 }
 
 static int
@@ -645,7 +667,7 @@ db_event(struct db *db, int64_t id, int state, const char *at,
 	sqlite3_stmt *st = db->stmt[S_EVENT];
 
 	sqlite3_bind_int64(st, 1, id);
-	sqlite3_bind_text(st, 2, at, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 2, at, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, state_name(state), -1, SQLITE_STATIC);
 	bind_text(st, 4, detail);
 	return db_step_done(db, st);
@@ -724,6 +746,43 @@ db_count_move(struct db *db, int64_t id, int state)
 	return db_step_done(db, st);
 }
 
+/*
+ * Run a state-changing UPDATE whose other parameters the caller has
+ * bound: first only for a row outside the terminal states (:any = 0),
+ * the common case, where file_counts need only an entry when the new
+ * state is terminal.  A row in a terminal state (or none) is moved the
+ * long way: db_count_move, then the update with :any = 1.  That saves a
+ * statement (the leave) on nearly every change.
+ */
+static int
+db_update_state(struct db *db, sqlite3_stmt *st, int64_t id, int state)
+{
+	int any = sqlite3_bind_parameter_index(st, ":any"), rc;
+
+	sqlite3_bind_int(st, any, 0);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc == SQLITE_DONE && sqlite3_changes(db->h) == 0) {
+		if (db_count_move(db, id, state) == -1) {
+			sqlite3_clear_bindings(st);
+			return -1;
+		}
+		sqlite3_bind_int(st, any, 1);
+		return db_step_done(db, st);
+	}
+	sqlite3_clear_bindings(st);
+	if (rc != SQLITE_DONE) {
+		log_ev(LOG_ERR, "db_error", "sql=%s error=%s", sqlite3_sql(st),
+		    sqlite3_errmsg(db->h));
+		return -1;
+	}
+	if (!state_is_terminal(state))
+		return 0;
+	st = db->stmt[S_COUNT_ENTER_NOW];
+	sqlite3_bind_int64(st, 1, id);
+	return db_step_done(db, st);
+}
+
 static int
 db_file_insert_stmts(struct db *db, struct file_rec *r, int64_t discovered_ns,
     const char *detail)
@@ -733,9 +792,9 @@ db_file_insert_stmts(struct db *db, struct file_rec *r, int64_t discovered_ns,
 
 	time_format_iso(discovered_ns, disc);
 	db_now(now);
-	sqlite3_bind_text(st, 1, r->watch, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(st, 2, r->source_path, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(st, 3, r->relpath, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 1, r->watch, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, r->source_path, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, r->relpath, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 4, (sqlite3_int64)r->device);
 	sqlite3_bind_int64(st, 5, (sqlite3_int64)r->inode);
 	sqlite3_bind_int64(st, 6, r->size);
@@ -743,14 +802,14 @@ db_file_insert_stmts(struct db *db, struct file_rec *r, int64_t discovered_ns,
 	sqlite3_bind_int64(st, 8, r->ctime_ns);
 	sqlite3_bind_text(st, 9, state_name(r->state), -1, SQLITE_STATIC);
 	bind_text(st, 10, r->state == ST_REJECTED ? detail : NULL);
-	sqlite3_bind_text(st, 11, disc, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(st, 12, now, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 11, disc, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 12, now, -1, SQLITE_STATIC);
 	if (db_step_done(db, st) == -1)
 		return -1;
 	r->id = sqlite3_last_insert_rowid(db->h);
 	if (state_is_terminal(r->state)) {
 		st = db->stmt[S_COUNT_ADD];
-		sqlite3_bind_text(st, 1, r->watch, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st, 1, r->watch, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 2, state_name(r->state), -1,
 		    SQLITE_STATIC);
 		sqlite3_bind_int64(st, 3, r->size);
@@ -780,13 +839,11 @@ db_file_set_state_stmts(struct db *db, int64_t id, int state, const char *detail
 	sqlite3_stmt *st = db->stmt[S_SET_STATE];
 	char now[32];
 
-	if (db_count_move(db, id, state) == -1)
-		return -1;
 	db_now(now);
 	sqlite3_bind_int64(st, 1, id);
 	sqlite3_bind_text(st, 2, state_name(state), -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 3, now, -1, SQLITE_TRANSIENT);
-	if (db_step_done(db, st) == -1)
+	sqlite3_bind_text(st, 3, now, -1, SQLITE_STATIC);
+	if (db_update_state(db, st, id, state) == -1)
 		return -1;
 	return db_event(db, id, state, now, detail);
 }
@@ -805,13 +862,11 @@ db_file_set_processing_stmts(struct db *db, int64_t id, int attempts)
 	sqlite3_stmt *st = db->stmt[S_SET_PROCESSING];
 	char now[32], detail[32];
 
-	if (db_count_move(db, id, ST_PROCESSING) == -1)
-		return -1;
 	db_now(now);
 	sqlite3_bind_int64(st, 1, id);
 	sqlite3_bind_int(st, 2, attempts);
-	sqlite3_bind_text(st, 3, now, -1, SQLITE_TRANSIENT);
-	if (db_step_done(db, st) == -1)
+	sqlite3_bind_text(st, 3, now, -1, SQLITE_STATIC);
+	if (db_update_state(db, st, id, ST_PROCESSING) == -1)
 		return -1;
 	snprintf(detail, sizeof(detail), "attempt %d", attempts);
 	return db_event(db, id, ST_PROCESSING, now, detail);
@@ -832,15 +887,13 @@ db_file_set_error_stmts(struct db *db, int64_t id, int state, int attempts,
 	sqlite3_stmt *st = db->stmt[S_SET_ERROR];
 	char now[32];
 
-	if (db_count_move(db, id, state) == -1)
-		return -1;
 	db_now(now);
 	sqlite3_bind_int64(st, 1, id);
 	sqlite3_bind_text(st, 2, state_name(state), -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, 3, attempts);
 	bind_text(st, 4, error);
-	sqlite3_bind_text(st, 5, now, -1, SQLITE_TRANSIENT);
-	if (db_step_done(db, st) == -1)
+	sqlite3_bind_text(st, 5, now, -1, SQLITE_STATIC);
+	if (db_update_state(db, st, id, state) == -1)
 		return -1;
 	return db_event(db, id, state, now, error);
 }
@@ -861,15 +914,13 @@ db_file_set_hashed_stmts(struct db *db, int64_t id, const char *sha256,
 	sqlite3_stmt *st = db->stmt[S_SET_HASHED];
 	char now[32];
 
-	if (db_count_move(db, id, ST_HASHED) == -1)
-		return -1;
 	db_now(now);
 	sqlite3_bind_int64(st, 1, id);
-	sqlite3_bind_text(st, 2, sha256, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(st, 3, xxh128, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 2, sha256, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, xxh128, -1, SQLITE_STATIC);
 	bind_text(st, 4, dest);
-	sqlite3_bind_text(st, 5, now, -1, SQLITE_TRANSIENT);
-	if (db_step_done(db, st) == -1)
+	sqlite3_bind_text(st, 5, now, -1, SQLITE_STATIC);
+	if (db_update_state(db, st, id, ST_HASHED) == -1)
 		return -1;
 	return db_event(db, id, ST_HASHED, now, sha256);
 }
@@ -892,7 +943,7 @@ db_file_set_dest_stmts(struct db *db, int64_t id, const char *dest)
 	db_now(now);
 	sqlite3_bind_int64(st, 1, id);
 	bind_text(st, 2, dest);
-	sqlite3_bind_text(st, 3, now, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 3, now, -1, SQLITE_STATIC);
 	if (db_step_done(db, st) == -1)
 		return -1;
 	return db_event(db, id, ST_HASHED, now, dest);
@@ -913,16 +964,14 @@ db_file_set_moved_stmts(struct db *db, int64_t id, const char *dest,
 	sqlite3_stmt *st = db->stmt[S_SET_MOVED];
 	char now[32];
 
-	if (db_count_move(db, id, ST_MOVED) == -1)
-		return -1;
 	db_now(now);
 	sqlite3_bind_int64(st, 1, id);
-	sqlite3_bind_text(st, 2, dest, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(st, 3, manifest, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(st, 4, ingested_at, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 2, dest, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, manifest, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, ingested_at, -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, 5, source_removed);
-	sqlite3_bind_text(st, 6, now, -1, SQLITE_TRANSIENT);
-	if (db_step_done(db, st) == -1)
+	sqlite3_bind_text(st, 6, now, -1, SQLITE_STATIC);
+	if (db_update_state(db, st, id, ST_MOVED) == -1)
 		return -1;
 	return db_event(db, id, ST_MOVED, now, dest);
 }
@@ -943,15 +992,13 @@ db_file_set_duplicate_stmts(struct db *db, int64_t id, const char *sha256,
 	sqlite3_stmt *st = db->stmt[S_SET_DUPLICATE];
 	char now[32], detail[48];
 
-	if (db_count_move(db, id, ST_SKIPPED_DUPLICATE) == -1)
-		return -1;
 	db_now(now);
 	sqlite3_bind_int64(st, 1, id);
-	sqlite3_bind_text(st, 2, sha256, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(st, 3, xxh128, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 2, sha256, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, xxh128, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 4, original);
-	sqlite3_bind_text(st, 5, now, -1, SQLITE_TRANSIENT);
-	if (db_step_done(db, st) == -1)
+	sqlite3_bind_text(st, 5, now, -1, SQLITE_STATIC);
+	if (db_update_state(db, st, id, ST_SKIPPED_DUPLICATE) == -1)
 		return -1;
 	snprintf(detail, sizeof(detail), "duplicate of %lld",
 	    (long long)original);
@@ -975,12 +1022,12 @@ db_file_set_source_removed_stmts(struct db *db, int64_t id)
 
 	db_now(now);
 	sqlite3_bind_int64(st, 1, id);
-	sqlite3_bind_text(st, 2, now, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 2, now, -1, SQLITE_STATIC);
 	if (db_step_done(db, st) == -1)
 		return -1;
 	st = db->stmt[S_EVENT_REMOVED];
 	sqlite3_bind_int64(st, 1, id);
-	sqlite3_bind_text(st, 2, now, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 2, now, -1, SQLITE_STATIC);
 	return db_step_done(db, st);
 }
 
@@ -1008,7 +1055,7 @@ db_file_set_stat_stmts(struct db *db, int64_t id, uint64_t dev, uint64_t ino,
 	sqlite3_bind_int64(st, 4, size);
 	sqlite3_bind_int64(st, 5, mtime_ns);
 	sqlite3_bind_int64(st, 6, ctime_ns);
-	sqlite3_bind_text(st, 7, now, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 7, now, -1, SQLITE_STATIC);
 	if (db_step_done(db, st) == -1)
 		return -1;
 	st = db->stmt[S_COUNT_ENTER_AGAIN];
@@ -1078,7 +1125,7 @@ db_find_content(struct db *db, const char *sha256, int64_t self, int64_t *id,
 	sqlite3_stmt *st = db->stmt[S_FIND_CONTENT];
 	int rc, ret;
 
-	sqlite3_bind_text(st, 1, sha256, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 1, sha256, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, self);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
@@ -1122,7 +1169,7 @@ db_foreach_stmt(struct db *db, sqlite3_stmt *st, const char *watch,
 	int rc, ret = 0;
 
 	if (watch != NULL)
-		sqlite3_bind_text(st, 1, watch, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st, 1, watch, -1, SQLITE_STATIC);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		db_row_read(st, &r);
 		ret = fn(&r, arg);
@@ -1216,10 +1263,10 @@ db_audit(struct db *db, unsigned uid, int pid, const char *command,
 	if (db_writable(db) == -1)
 		return -1;
 	db_now(now);
-	sqlite3_bind_text(st, 1, now, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 1, now, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, uid);
 	sqlite3_bind_int64(st, 3, pid);
-	sqlite3_bind_text(st, 4, command, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 4, command, -1, SQLITE_STATIC);
 	bind_text(st, 5, args);
 	bind_text(st, 6, result);
 	return db_step_done(db, st);
@@ -1233,14 +1280,14 @@ db_file_requeue_stmts(struct db *db, int64_t id, const char *detail)
 
 	db_now(now);
 	sqlite3_bind_int64(st, 1, id);
-	sqlite3_bind_text(st, 2, now, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 2, now, -1, SQLITE_STATIC);
 	if (db_step_done(db, st) == -1)
 		return -1;
 	if (sqlite3_changes(db->h) != 1)
 		return 1;
 	st = db->stmt[S_EVENT_STATE];
 	sqlite3_bind_int64(st, 1, id);
-	sqlite3_bind_text(st, 2, now, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 2, now, -1, SQLITE_STATIC);
 	bind_text(st, 3, detail);
 	return db_step_done(db, st);
 }
@@ -1264,7 +1311,7 @@ db_dest_known(struct db *db, const char *dest)
 	sqlite3_stmt *st = db->stmt[S_DEST_KNOWN];
 	int rc;
 
-	sqlite3_bind_text(st, 1, dest, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 1, dest, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);

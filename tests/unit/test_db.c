@@ -1006,6 +1006,19 @@ test_state_counts_follow_every_change(void **state)
 	assert_counts_match(fx);
 	assert_int_equal(raw_int(fx, "SELECT bytes FROM file_counts"
 	    " WHERE watch = 'other' AND state = 'FAILED'", 0), 99);
+	/* a terminal row taken straight on by every other setter */
+	assert_int_equal(db_file_set_hashed(fx->db, c, SHA_B, XXH_B,
+	    "c.csv"), 0);
+	assert_counts_match(fx);
+	assert_int_equal(db_file_set_state(fx->db, c, ST_MANIFESTED, NULL), 0);
+	assert_int_equal(db_file_set_moved(fx->db, c, "c.csv", "m.jsonl",
+	    "2026-11-30T00:00:00Z", 0), 0);
+	assert_counts_match(fx);
+	assert_int_equal(db_file_set_state(fx->db, c, ST_REJECTED, NULL), 0);
+	assert_int_equal(db_file_set_duplicate(fx->db, c, SHA_A, XXH_A, a), 0);
+	assert_counts_match(fx);
+	assert_int_equal(db_file_set_error(fx->db, c, ST_FAILED, 5, "EIO"), 0);
+	assert_counts_match(fx);
 	/* inserted terminal (a rejected FIFO); an ingested file requeued */
 	add_file(fx, WATCH, "pipe.fifo", ST_REJECTED);
 	assert_int_equal(db_file_set_state(fx->db, a, ST_QUEUED, NULL), 0);
