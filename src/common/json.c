@@ -152,16 +152,29 @@ json_add_cstring(struct buf *b, const char *s)
 	return json_add_string(b, s, strlen(s));
 }
 
-void
-json_add_int(struct buf *b, long long v)
-{
-	buf_printf(b, "%lld", v);
-}
-
+/* Decimal digits without printf: a manifest line has five numbers. */
 void
 json_add_uint(struct buf *b, unsigned long long v)
 {
-	buf_printf(b, "%llu", v);
+	char d[24];
+	size_t i = sizeof(d);
+
+	do {
+		d[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	buf_add(b, d + i, sizeof(d) - i);
+}
+
+void
+json_add_int(struct buf *b, long long v)
+{
+	if (v < 0) {
+		buf_addc(b, '-');
+		json_add_uint(b, 0ULL - (unsigned long long)v);
+	} else {
+		json_add_uint(b, (unsigned long long)v);
+	}
 }
 
 void

@@ -87,13 +87,22 @@ job_base(const struct job *j)
 	return slash ? slash + 1 : j->rel;
 }
 
+/* dir/name into b (no printf: it runs a few times per file) */
+static void
+path_add(struct buf *b, const char *dir, const char *name)
+{
+	buf_adds(b, dir);
+	buf_addc(b, '/');
+	buf_adds(b, name);
+}
+
 static char *
 job_source_path(const struct job *j)
 {
 	struct buf b;
 
 	buf_init(&b);
-	buf_printf(&b, "%s/%s", j->w->path, j->rel);
+	path_add(&b, j->w->path, j->rel);
 	return buf_release(&b);
 }
 
@@ -104,7 +113,7 @@ job_logpath(const struct job *j)
 	static struct buf b;
 
 	buf_reset(&b);
-	buf_printf(&b, "%s/%s", j->w->path, j->rel);
+	path_add(&b, j->w->path, j->rel);
 	return b.data;
 }
 
@@ -114,7 +123,7 @@ job_dest_path(const struct job *j)
 	struct buf b;
 
 	buf_init(&b);
-	buf_printf(&b, "%s/%s", j->droot->path, j->dest);
+	path_add(&b, j->droot->path, j->dest);
 	return buf_release(&b);
 }
 

@@ -642,13 +642,18 @@ test_keys_and_numbers_are_written_as_json(void **state)
 	json_add_uint(&b, ULLONG_MAX);
 	json_add_key(&b, "n", 0);
 	json_add_int(&b, 0);
+	json_add_key(&b, "d", 0);
+	json_add_int(&b, -42);
+	json_add_key(&b, "u", 0);
+	json_add_uint(&b, 1234567890);
 	json_add_key(&b, "watch", 0);
 	assert_int_equal(json_add_cstring(&b, "in\"coming"), 0);
 	json_add_key(&b, "none", 0);
 	assert_int_equal(json_add_cstring(&b, NULL), 0);
 	buf_addc(&b, '}');
 	assert_string_equal(b.data, "{\"id\":-9223372036854775808,"
-	    "\"size\":18446744073709551615,\"n\":0,"
+	    "\"size\":18446744073709551615,\"n\":0,\"d\":-42,"
+	    "\"u\":1234567890,"
 	    "\"watch\":\"in\\\"coming\",\"none\":null}");
 	buf_free(&b);
 }
