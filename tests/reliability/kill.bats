@@ -103,7 +103,7 @@ drop_big() {
 # backing off after a kill) until 5 (long: 200) kills have hit a worker
 # mid-copy.
 @test "regress: kill -9 of a worker mid-copy: the master retries, nothing appears before it is durable" {
-	local kills n round done_kills=0
+	local kills n round m done_kills=0
 	kills=$(scale 5 200)
 	n=6
 	use_config "retry 50 backoff 1s"
@@ -118,13 +118,22 @@ drop_big() {
 			drop_big $((n + 1)) 4
 			n=$((n + 4))
 		fi
-		wait_until 60 copying_or_done
+		wait_until 60 copying_or_done || {
+			grep -E '"worker_(throttled|died)"' "$LOG" | tail -5 >&2
+			false
+		}
 		# every copy finished between two polls (a loaded machine):
 		# more files come in the next round
 		[ -n "$VICTIM" ] || continue
+		m=$(manifested)
 		kill -KILL "$VICTIM" && done_kills=$((done_kills + 1))
 		kill -0 "$DAEMON_PID"
 		check_invariants --incomplete || fail "after worker kill $round"
+		# the next kill only after a result, which ends a crash
+		# streak: a worker killed before its first result delays the
+		# next spawn, doubling up to 60 s (pool.c's throttle), and a
+		# run of such kills left both workers waiting that long
+		wait_until 150 at_least_done $((m + 1))
 		[ "$done_kills" -lt "$kills" ] || break
 	done
 	echo "# $done_kills worker kills mid-copy, $n files" >&3
