@@ -143,11 +143,16 @@ now_monotonic_ns(void)
 void
 time_format_iso(int64_t ns, char out[32])
 {
-	/* the master stamps every row: the date part changes once a second */
-	static _Thread_local time_t last = -1;
-	static _Thread_local char date[21];	/* "YYYY-MM-DDTHH:MM:SS." */
+	/*
+	 * The master stamps every row: the date part changes once a second.
+	 * Two slots, as a file's discovery time and the time of its insert
+	 * usually fall in different seconds.
+	 */
+	static _Thread_local time_t last[2] = { -1, -1 };
+	static _Thread_local char date[2][21];	/* "YYYY-MM-DDTHH:MM:SS." */
+	static _Thread_local int next;
 	time_t secs = (time_t)(ns / 1000000000);
-	int ms = (int)(ns % 1000000000 / 1000000);
+	int ms = (int)(ns % 1000000000 / 1000000), k;
 	struct tm tm;
 	char tmp[96];
 
@@ -155,7 +160,9 @@ time_format_iso(int64_t ns, char out[32])
 		memcpy(out, "1970-01-01T00:00:00.000Z", 25);
 		return;
 	}
-	if (secs != last) {
+	if (secs == last[0] || secs == last[1]) {
+		k = secs == last[0] ? 0 : 1;
+	} else {
 		if (gmtime_r(&secs, &tm) == NULL || tm.tm_year + 1900 > 9999) {
 			memcpy(out, "1970-01-01T00:00:00.000Z", 25);
 			return;
@@ -163,10 +170,12 @@ time_format_iso(int64_t ns, char out[32])
 		snprintf(tmp, sizeof(tmp), "%04d-%02d-%02dT%02d:%02d:%02d.",
 		    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
 		    tm.tm_hour, tm.tm_min, tm.tm_sec);
-		memcpy(date, tmp, sizeof(date) - 1);
-		last = secs;
+		k = next;
+		next = !next;
+		memcpy(date[k], tmp, sizeof(date[k]) - 1);
+		last[k] = secs;
 	}
-	memcpy(out, date, 20);
+	memcpy(out, date[k], 20);
 	out[20] = (char)('0' + ms / 100);
 	out[21] = (char)('0' + ms / 10 % 10);
 	out[22] = (char)('0' + ms % 10);

@@ -757,7 +757,8 @@ db_count_move(struct db *db, int64_t id, int state)
 static int
 db_update_state(struct db *db, sqlite3_stmt *st, int64_t id, int state)
 {
-	int any = sqlite3_bind_parameter_index(st, ":any"), rc;
+	/* :any comes after the numbered parameters: the last one */
+	int any = sqlite3_bind_parameter_count(st), rc;
 
 	sqlite3_bind_int(st, any, 0);
 	rc = sqlite3_step(st);

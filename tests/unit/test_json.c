@@ -891,6 +891,19 @@ test_timestamps_follow_every_second(void **state)
 	assert_string_equal(out, "2026-11-22T03:04:06.128Z");
 	time_format_iso(t0 - 123000000LL + 9999999LL, out);
 	assert_string_equal(out, "2026-11-22T03:04:05.009Z");
+	/* two seconds in turn (two cached), then a third, then both again */
+	time_format_iso(t0 + 1000000000LL, out);
+	assert_string_equal(out, "2026-11-22T03:04:06.123Z");
+	time_format_iso(t0, out);
+	assert_string_equal(out, "2026-11-22T03:04:05.123Z");
+	time_format_iso(t0 + 2000000000LL, out);
+	assert_string_equal(out, "2026-11-22T03:04:07.123Z");
+	time_format_iso(t0 + 1000000000LL, out);
+	assert_string_equal(out, "2026-11-22T03:04:06.123Z");
+	time_format_iso(t0, out);
+	assert_string_equal(out, "2026-11-22T03:04:05.123Z");
+	time_format_iso(t0 + 2000000000LL, out);
+	assert_string_equal(out, "2026-11-22T03:04:07.123Z");
 	time_format_iso(t0 + 86400LL * 1000000000LL - 123000000LL, out);
 	assert_string_equal(out, "2026-11-23T03:04:05.000Z");
 	time_format_iso(0, out);
