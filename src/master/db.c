@@ -85,6 +85,7 @@ file_rec_free(struct file_rec *r)
 
 static int	db_migrate_state_check(struct db *);
 static int	db_step_done(struct db *, sqlite3_stmt *);
+static void	db_sync_full(struct db *);
 
 /*
  * Migrations, applied in order; migration i brings the schema from version
@@ -218,6 +219,8 @@ enum stmt_id {
 	S_ROLLBACK_TO,
 	S_BEGIN,
 	S_COMMIT,
+	S_SYNC_NORMAL,
+	S_SYNC_FULL,
 	S_END
 };
 
@@ -324,6 +327,8 @@ static const char *stmt_sql[S_END] = {
 	[S_ROLLBACK_TO] = "ROLLBACK TO setter",
 	[S_BEGIN] = "BEGIN IMMEDIATE",
 	[S_COMMIT] = "COMMIT",
+	[S_SYNC_NORMAL] = "PRAGMA synchronous = NORMAL",
+	[S_SYNC_FULL] = "PRAGMA synchronous = FULL",
 };
 
 /* Statements a read-only handle prepares (the rest would fail). */
@@ -346,6 +351,7 @@ struct db {
 	int		 readonly;
 	int		 in_batch;	/* between db_begin and db_commit */
 	int		 batch_failed;	/* a setter failed: the batch rolls back */
+	int		 lazy;		/* synchronous=NORMAL until the batch ends */
 	sqlite3_stmt	*stmt[S_END];
 };
 
@@ -596,11 +602,31 @@ db_begin(struct db *db)
 {
 	if (db->stmt[S_BEGIN] == NULL)		/* read-only */
 		return db_exec(db, "BEGIN IMMEDIATE");
-	if (db_step_done(db, db->stmt[S_BEGIN]) == -1)
+	if (db_step_done(db, db->stmt[S_BEGIN]) == -1) {
+		db_sync_full(db);
 		return -1;
+	}
 	db->in_batch = 1;
 	db->batch_failed = 0;
 	return 0;
+}
+
+/* SQLite refuses to change the safety level inside a transaction. */
+int
+db_begin_lazy(struct db *db)
+{
+	if (db->stmt[S_SYNC_NORMAL] != NULL &&
+	    db_step_done(db, db->stmt[S_SYNC_NORMAL]) == 0)
+		db->lazy = 1;
+	return db_begin(db);
+}
+
+/* Back to a commit that waits for the disk, after a lazy batch. */
+static void
+db_sync_full(struct db *db)
+{
+	if (db->lazy && db_step_done(db, db->stmt[S_SYNC_FULL]) == 0)
+		db->lazy = 0;
 }
 
 int
@@ -612,21 +638,28 @@ db_commit(struct db *db)
 	if (failed) {
 		log_ev(LOG_ERR, "db_batch_failed", NULL);
 		db_exec(db, "ROLLBACK");
+		db_sync_full(db);
 		return -1;
 	}
 	if ((db->stmt[S_COMMIT] == NULL ? db_exec(db, "COMMIT") :
 	    db_step_done(db, db->stmt[S_COMMIT])) == -1) {
 		db_exec(db, "ROLLBACK");
+		db_sync_full(db);
 		return -1;
 	}
+	db_sync_full(db);
 	return 0;
 }
 
 int
 db_rollback(struct db *db)
 {
+	int rc;
+
 	db->in_batch = db->batch_failed = 0;
-	return db_exec(db, "ROLLBACK");
+	rc = db_exec(db, "ROLLBACK");
+	db_sync_full(db);
+	return rc;
 }
 
 /* Run a prepared statement to completion and reset it. */

@@ -72,6 +72,15 @@ const char	*db_errmsg(struct db *);
 int	db_begin(struct db *);
 int	db_commit(struct db *);
 int	db_rollback(struct db *);
+/*
+ * A batch whose commit does not wait for the disk (synchronous=NORMAL):
+ * for changes recovery can redo, which nothing outside the database
+ * acts on before a later durable commit (new rows, PROCESSING marks,
+ * source-removed marks).  The WAL is one file, synced whole: the next
+ * db_begin()/db_commit() makes them durable with its own.  A process
+ * crash loses nothing; only a power loss can.
+ */
+int	db_begin_lazy(struct db *);
 
 /*
  * Insert a new arrival in `state` with the events leading to it: a

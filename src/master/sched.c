@@ -682,7 +682,8 @@ insert_cb(evutil_socket_t fd, short ev, void *arg)
 	char *src;
 	int began;
 
-	began = db_begin(env->db) == 0;
+	/* nothing leaves staging before a durable commit (HASHED) covers these */
+	began = db_begin_lazy(env->db) == 0;
 	while ((j = TAILQ_FIRST(&s.newq)) != NULL) {
 		TAILQ_REMOVE(&s.newq, j, entry);
 		j->inserting = 0;
@@ -951,7 +952,7 @@ processing_flush(void)
 static void
 processing_cb(evutil_socket_t fd, short ev, void *arg)
 {
-	int began = db_begin(env->db) == 0;
+	int began = db_begin_lazy(env->db) == 0;	/* the HASHED commit's */
 
 	processing_flush();
 	if (began)
@@ -2136,7 +2137,7 @@ batch_remove_sources(struct bent *b, size_t n, struct dirset *ds)
 		}
 	}
 	dirset_sync(ds);
-	began = db_begin(env->db) == 0;
+	began = db_begin_lazy(env->db) == 0;
 	for (i = 0; i < n; i++) {
 		if ((j = b[i].j) == NULL || b[i].dup)
 			continue;

@@ -110,3 +110,40 @@ for i, l in enumerate(open(sys.argv[1])):
 print(links, unlinks, ok)' "$T/trace" "$WH" "$IN"
 	assert_output "6 6 True"
 }
+
+# New rows, PROCESSING marks and source-removed marks commit without an
+# fdatasync (db_begin_lazy); every commit something outside the database
+# relies on must still be durable before that something happens.
+@test "regress: the state DB's WAL is synced before each link into the archive and each source unlink" {
+	command -v strace >/dev/null || skip "strace not installed"
+	mount_tmpfs "$T/wh"
+	local i
+	for i in 1 2 3 4 5 6; do
+		make_random "$IN/s$i.dat" 8
+	done
+	# shellcheck disable=SC2046
+	run no_lsan strace -qq -y -o "$T/trace" \
+	    -e trace=pwrite64,fdatasync,linkat,unlinkat \
+	    "$INGESTD" $(ingestd_args) --once --stability-seconds 0
+	assert_success
+	assert_equal "$(count_state MANIFESTED)" 6
+	run python3 -c '
+import sys
+wh, src = sys.argv[2], sys.argv[3]
+dirty, ok, links, unlinks, syncs = False, True, 0, 0, 0
+for l in open(sys.argv[1]):
+    if "state.db-wal>" not in l and not (wh in l or src in l):
+        continue
+    if l.startswith("pwrite64(") and "state.db-wal>" in l:
+        dirty = True
+    elif l.startswith("fdatasync(") and "state.db-wal>" in l:
+        dirty, syncs = False, syncs + 1
+    elif l.startswith("linkat(") and wh in l:
+        links += 1
+        ok &= not dirty
+    elif l.startswith("unlinkat(") and src in l:
+        unlinks += 1
+        ok &= not dirty
+print(links, unlinks, ok, syncs > 0)' "$T/trace" "$WH" "$IN"
+	assert_output "6 6 True True"
+}
