@@ -1500,6 +1500,29 @@ out:
 	return rc;
 }
 
+/* Is the file linked into the archive (not renamed there)? */
+static int
+job_links(const struct job *j)
+{
+	return j->kind == K_COPY || jc(j)->action == ACTION_LINK;
+}
+
+/*
+ * Give the file its archive name: link the synced temp copy or (action
+ * link) the very file that was hashed, leaving the archive directory
+ * unsynced; or rename the source, handing its staging directory's fd to
+ * *sdirp for the caller to sync both, or with sdirp NULL syncing both.
+ * -1 with errno; EEXIST: the name is taken.
+ */
+static int
+job_place(struct job *j, int *sdirp)
+{
+	if (job_links(j))
+		return privop_link_tmp(j->kind == K_COPY ? j->tmpfd :
+		    j->srcfd, j->destdirfd, dest_base(j));
+	return job_rename_source(j, sdirp);
+}
+
 static void
 job_publish(struct job *j)
 {
@@ -1523,15 +1546,9 @@ job_publish(struct job *j)
 		}
 		j->nosync = 0;
 	}
-	if (j->kind == K_COPY || jc(j)->action == ACTION_LINK) {
-		/* the synced temp copy, or (link) the very file we hashed */
-		rc = privop_link_tmp(j->kind == K_COPY ? j->tmpfd : j->srcfd,
-		    j->destdirfd, dest_base(j));
-		if (rc == 0)
-			rc = privop_fsync_dir(j->destdirfd);
-	} else {
-		rc = job_rename_source(j, NULL);
-	}
+	rc = job_place(j, NULL);
+	if (rc == 0 && job_links(j))
+		rc = privop_fsync_dir(j->destdirfd);
 	if (rc == -1 && errno == EEXIST) {
 		/* ours from before a crash, a twin, or another file? */
 		job_verify_existing(j);
@@ -1766,6 +1783,7 @@ dirset_ok(const struct dirset *ds, int slot)
 struct bent {
 	struct job	*j;		/* NULL once it left the batch */
 	int		 dup;		/* content already held by orig */
+	struct job	*held;		/* a dup, aside until orig is durable */
 	int64_t		 orig;
 	char		*orig_dest;
 	int		 sdir;		/* staging dir to fsync, or -1 */
@@ -1930,11 +1948,7 @@ batch_publish(struct bent *b, size_t n, struct dirset *ds)
 			b[i].j = NULL;
 			continue;
 		}
-		if (j->kind == K_COPY || jc(j)->action == ACTION_LINK)
-			rc = privop_link_tmp(j->kind == K_COPY ? j->tmpfd :
-			    j->srcfd, j->destdirfd, dest_base(j));
-		else
-			rc = job_rename_source(j, &b[i].sdir);
+		rc = job_place(j, &b[i].sdir);
 		if (rc == -1 && errno == EEXIST) {
 			job_verify_existing(j);	/* the one-file path */
 			b[i].j = NULL;
@@ -2179,14 +2193,13 @@ batch_flush(void)
 {
 	struct dirset ds = { NULL, 0 };
 	struct bent *b;
-	struct job *j, **held = NULL;
-	size_t i, k, n = 0, ndirs = 0, nheld = 0, *held_i;
+	struct job *j;
+	size_t i, n = 0, ndirs = 0;
 	int nsync = 0;
 
 	if (s.batch_n == 0)
 		return;
 	b = xcalloc(s.batch_n, sizeof(*b));
-	held_i = xcalloc(s.batch_n, sizeof(*held_i));
 	ds.d = xcalloc(2 * s.batch_n, sizeof(*ds.d));
 	while ((j = TAILQ_FIRST(&s.batchq)) != NULL) {
 		job_batch_remove(j);
@@ -2212,11 +2225,9 @@ batch_flush(void)
 	 * only HASHED so far, and a duplicate's source may go only once the
 	 * original is durable (after step 5).
 	 */
-	held = xcalloc(n, sizeof(*held));
 	for (i = 0; i < n; i++) {
 		if (b[i].j != NULL && b[i].dup) {
-			held[nheld++] = b[i].j;
-			held_i[nheld - 1] = i;
+			b[i].held = b[i].j;
 			b[i].j = NULL;
 		}
 	}
@@ -2266,31 +2277,29 @@ batch_flush(void)
 			job_manifested(b[i].j, &b[i].r);
 	log_ev(LOG_DEBUG, "batch_committed", "files=%zu dirs=%zu"
 	    " manifest_syncs=%d", n, ndirs, nsync);
-	for (k = 0; k < nheld; k++) {
-		i = held_i[k];
+	for (i = 0; i < n; i++) {
+		if ((j = b[i].held) == NULL)
+			continue;
+		b[i].held = NULL;
 		if (original_durable(b[i].orig))
-			job_duplicate(held[k], b[i].orig, b[i].orig_dest);
+			job_duplicate(j, b[i].orig, b[i].orig_dest);
 		else
-			job_retry(held[k], "its original is not durable yet");
-		held[k] = NULL;
+			job_retry(j, "its original is not durable yet");
 	}
 
 	/* 6: the sources go */
 	batch_remove_sources(b, n, &ds);
 out:
 	/* the batch failed before its originals were durable: look again */
-	for (k = 0; k < nheld; k++)
-		if (held[k] != NULL)
-			job_retry(held[k], "its original is not durable yet");
 	for (i = 0; i < n; i++) {
+		if (b[i].held != NULL)
+			job_retry(b[i].held, "its original is not durable yet");
 		if (b[i].sdir != -1)
 			close(b[i].sdir);
 		if (b[i].have_r)
 			file_rec_free(&b[i].r);
 		free(b[i].orig_dest);
 	}
-	free(held);
-	free(held_i);
 	free(ds.d);
 	free(b);
 }
