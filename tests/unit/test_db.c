@@ -367,25 +367,35 @@ test_reopen_keeps_data_and_does_not_remigrate(void **state)
 	    "/srv/warehouse/again.csv"), -1);
 }
 
+/*
+ * Close the database, change it by hand with sql, and check that opening
+ * it again fails with a message naming both want1 and want2, and leaves
+ * the schema at version.
+ */
 static void
-test_newer_schema_version_is_refused(void **state)
+assert_open_refused(struct fx *fx, const char *sql, const char *want1,
+    const char *want2, int64_t version)
 {
-	struct fx *fx = *state;
 	char *err = NULL;
 
 	db_close(fx->db);
 	fx->db = NULL;
-	raw_exec(fx, "UPDATE schema_version SET version = 99");
-
+	raw_exec(fx, sql);
 	fx->db = db_open(fx->path, 0, &err);
 	assert_null(fx->db);
 	assert_non_null(err);
-	assert_non_null(strstr(err, "99"));
-	assert_non_null(strstr(err, "newer"));
+	assert_non_null(strstr(err, want1));
+	assert_non_null(strstr(err, want2));
 	free(err);
-	/* nothing was touched */
 	assert_int_equal(raw_int(fx, "SELECT version FROM schema_version", 0),
-	    99);
+	    version);
+}
+
+static void
+test_newer_schema_version_is_refused(void **state)
+{
+	assert_open_refused(*state, "UPDATE schema_version SET version = 99",
+	    "99", "newer", 99);
 }
 
 static void
@@ -1189,21 +1199,12 @@ static void
 test_failed_migration_says_why_and_changes_nothing(void **state)
 {
 	struct fx *fx = *state;
-	char *err = NULL;
 
 	add_file(fx, WATCH, "a.csv", ST_QUEUED);
-	db_close(fx->db);
 	/* migration 4 -> 5 drops files_content: without it, it fails */
-	raw_exec(fx, "DROP INDEX files_content;"
-	    " UPDATE schema_version SET version = 4");
-	fx->db = db_open(fx->path, 0, &err);
-	assert_null(fx->db);
-	assert_non_null(err);
-	assert_non_null(strstr(err, "version 5"));
-	assert_non_null(strstr(err, "no such index: files_content"));
-	free(err);
-	assert_int_equal(raw_int(fx, "SELECT version FROM schema_version", 0),
-	    4);
+	assert_open_refused(fx, "DROP INDEX files_content;"
+	    " UPDATE schema_version SET version = 4", "version 5",
+	    "no such index: files_content", 4);
 	assert_int_equal(raw_int(fx, "SELECT count(*) FROM files", 0), 1);
 }
 
