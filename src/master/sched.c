@@ -1708,7 +1708,7 @@ job_manifest(struct job *j)
  * needs anything unusual (a duplicate, a taken name, an error) leaves the
  * batch for that one-file path.
  */
-#define BATCH_MAX	256
+#define BATCH_MAX	1024
 /*
  * A batched file holds up to four descriptors until its batch is flushed
  * (the source, the temp file, the archive directory, and the staging
@@ -1723,11 +1723,13 @@ job_manifest(struct job *j)
 #define BATCH_WAIT_NS	(NS / 500)	/* let busy workers add to the batch */
 /*
  * With files waiting for a worker, a batch waits longer: the fixed cost
- * of a flush (four commits, their fsyncs, the syncfs, the dir fsyncs) is
- * then shared by up to BATCH_MAX files instead of the few that finish in
- * BATCH_WAIT_NS; their latency is the backlog's anyway.
+ * of a flush (three durable commits, the syncfs, the dir and manifest
+ * fsyncs: about 10 ms here) is then shared by up to BATCH_MAX files
+ * instead of the few that finish in BATCH_WAIT_NS; their latency is the
+ * backlog's anyway.  100 ms and 1,024 files: 20,000 small files to an
+ * ext4 image took about 10 % less time than with 50 ms and 256.
  */
-#define BATCH_BACKLOG_WAIT_NS	(NS / 20)
+#define BATCH_BACKLOG_WAIT_NS	(NS / 10)
 
 struct dirset {
 	struct {
