@@ -79,6 +79,10 @@ file_rec_free(struct file_rec *r)
 	" AND (:any OR NOT (state = 'MANIFESTED' OR"			\
 	" state = 'SKIPPED_DUPLICATE' OR state = 'REJECTED' OR"		\
 	" state = 'FAILED'))"
+/* one more file in a file_counts row, or the row */
+#define COUNT_BUMP_SQL \
+	" ON CONFLICT (watch, state) DO UPDATE SET files = files + 1," \
+	" bytes = bytes + excluded.bytes"
 /* the states that hold their content in the archive (files_content) */
 #define IN_ARCHIVE_SQL \
 	"(state = 'HASHED' OR state = 'MOVED' OR state = 'MANIFESTED')"
@@ -307,21 +311,17 @@ static const char *stmt_sql[S_END] = {
 	[S_COUNT_ENTER] = "INSERT INTO file_counts (watch, state, files, bytes)"
 	    " SELECT watch, ?2, 1, size FROM files WHERE id = ?1"
 	    " AND state IS NOT ?2"
-	    " ON CONFLICT (watch, state) DO UPDATE SET files = files + 1,"
-	    " bytes = bytes + excluded.bytes",
+	    COUNT_BUMP_SQL,
 	[S_COUNT_ENTER_AGAIN] = "INSERT INTO file_counts (watch, state, files,"
 	    " bytes) SELECT watch, state, 1, size FROM files WHERE id = ?1"
 	    " AND state IN (" DB_TERMINAL_SQL ")"
-	    " ON CONFLICT (watch, state) DO UPDATE SET files = files + 1,"
-	    " bytes = bytes + excluded.bytes",
+	    COUNT_BUMP_SQL,
 	[S_COUNT_ENTER_NOW] = "INSERT INTO file_counts (watch, state, files,"
 	    " bytes) SELECT watch, state, 1, size FROM files WHERE id = ?1"
-	    " ON CONFLICT (watch, state) DO UPDATE SET files = files + 1,"
-	    " bytes = bytes + excluded.bytes",
+	    COUNT_BUMP_SQL,
 	[S_COUNT_ADD] = "INSERT INTO file_counts (watch, state, files, bytes)"
 	    " VALUES (?1, ?2, 1, ?3)"
-	    " ON CONFLICT (watch, state) DO UPDATE SET files = files + 1,"
-	    " bytes = bytes + excluded.bytes",
+	    COUNT_BUMP_SQL,
 	[S_SAVEPOINT] = "SAVEPOINT setter",
 	[S_RELEASE] = "RELEASE setter",
 	[S_ROLLBACK_TO] = "ROLLBACK TO setter",
@@ -662,20 +662,29 @@ db_rollback(struct db *db)
 	return rc;
 }
 
-/* Run a prepared statement to completion and reset it. */
+/* Run a prepared statement to completion and reset it; keep its bindings. */
 static int
-db_step_done(struct db *db, sqlite3_stmt *st)
+db_step_keep(struct db *db, sqlite3_stmt *st)
 {
 	int rc = sqlite3_step(st);
 
 	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
 	if (rc != SQLITE_DONE) {
 		log_ev(LOG_ERR, "db_error", "sql=%s error=%s", sqlite3_sql(st),
 		    sqlite3_errmsg(db->h));
 		return -1;
 	}
 	return 0;
+}
+
+/* Run a prepared statement to completion, reset it, clear its bindings. */
+static int
+db_step_done(struct db *db, sqlite3_stmt *st)
+{
+	int rc = db_step_keep(db, st);
+
+	sqlite3_clear_bindings(st);
+	return rc;
 }
 
 /*
@@ -791,12 +800,14 @@ static int
 db_update_state(struct db *db, sqlite3_stmt *st, int64_t id, int state)
 {
 	/* :any comes after the numbered parameters: the last one */
-	int any = sqlite3_bind_parameter_count(st), rc;
+	int any = sqlite3_bind_parameter_count(st);
 
 	sqlite3_bind_int(st, any, 0);
-	rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	if (rc == SQLITE_DONE && sqlite3_changes(db->h) == 0) {
+	if (db_step_keep(db, st) == -1) {
+		sqlite3_clear_bindings(st);
+		return -1;
+	}
+	if (sqlite3_changes(db->h) == 0) {
 		if (db_count_move(db, id, state) == -1) {
 			sqlite3_clear_bindings(st);
 			return -1;
@@ -805,11 +816,6 @@ db_update_state(struct db *db, sqlite3_stmt *st, int64_t id, int state)
 		return db_step_done(db, st);
 	}
 	sqlite3_clear_bindings(st);
-	if (rc != SQLITE_DONE) {
-		log_ev(LOG_ERR, "db_error", "sql=%s error=%s", sqlite3_sql(st),
-		    sqlite3_errmsg(db->h));
-		return -1;
-	}
 	if (!state_is_terminal(state))
 		return 0;
 	st = db->stmt[S_COUNT_ENTER_NOW];

@@ -1784,8 +1784,7 @@ dirset_ok(const struct dirset *ds, int slot)
 
 struct bent {
 	struct job	*j;		/* NULL once it left the batch */
-	int		 dup;		/* content already held by orig */
-	struct job	*held;		/* a dup, aside until orig is durable */
+	struct job	*held;		/* a duplicate of orig, out of the batch */
 	int64_t		 orig;
 	char		*orig_dest;
 	int		 sdir;		/* staging dir to fsync, or -1 */
@@ -1861,7 +1860,14 @@ batch_hashed(struct bent *b, size_t n)
 			job_retry(j, "database read failed");
 			b[i].j = NULL;
 		} else if (dup == 1) {
-			b[i].dup = 1;	/* after the commit: its original is */
+			/*
+			 * Aside until its original is durable (after step 5):
+			 * the original may be in this very batch, only
+			 * HASHED so far, and a duplicate's source may go only
+			 * once it is.
+			 */
+			b[i].held = j;
+			b[i].j = NULL;
 		} else if (job_dest_compute(j) == -1) {
 			b[i].j = NULL;	/* rejected */
 		} else {
@@ -1911,7 +1917,7 @@ batch_syncfs(struct bent *b, size_t n)
 
 	fs = xcalloc(n, sizeof(*fs));
 	for (i = 0; i < n; i++) {
-		if ((j = b[i].j) == NULL || b[i].dup || !j->nosync)
+		if ((j = b[i].j) == NULL || !j->nosync)
 			continue;
 		for (k = 0; k < nfs; k++)
 			if (fs[k].dev == j->droot->dev)
@@ -1943,7 +1949,7 @@ batch_publish(struct bent *b, size_t n, struct dirset *ds)
 
 	batch_syncfs(b, n);
 	for (i = 0; i < n; i++) {
-		if ((j = b[i].j) == NULL || b[i].dup)
+		if ((j = b[i].j) == NULL)
 			continue;
 		if (job_open_destdir(j) == -1) {
 			job_fail_errno(j, "create archive directory");
@@ -1970,7 +1976,7 @@ batch_publish(struct bent *b, size_t n, struct dirset *ds)
 	}
 	dirset_sync(ds);
 	for (i = 0; i < n; i++) {
-		if ((j = b[i].j) == NULL || b[i].dup)
+		if ((j = b[i].j) == NULL)
 			continue;
 		if (dirset_ok(ds, b[i].dslot) == -1 ||
 		    dirset_ok(ds, b[i].sslot) == -1) {
@@ -1993,7 +1999,7 @@ batch_moved(struct bent *b, size_t n)
 
 	time_format_iso(now, at);
 	for (i = 0; i < n; i++) {
-		if ((j = b[i].j) == NULL || b[i].dup)
+		if ((j = b[i].j) == NULL)
 			continue;
 		if ((mrel = job_manifest_rel(now, j, &why)) == NULL) {
 			job_retry(j, "manifest template");
@@ -2020,14 +2026,14 @@ batch_sync_lines(struct bent *b, size_t from, size_t to, int *nsync)
 	int rc;
 
 	for (i = from; i < to; i++)
-		if (b[i].j != NULL && !b[i].dup && b[i].have_r)
+		if (b[i].j != NULL && b[i].have_r)
 			break;
 	if (i == to)
 		return;
 	rc = manifest_sync();
 	(*nsync)++;
 	for (i = from; i < to; i++) {
-		if (b[i].j == NULL || b[i].dup || !b[i].have_r)
+		if (b[i].j == NULL || !b[i].have_r)
 			continue;
 		if (rc == 0) {
 			b[i].synced = 1;
@@ -2050,7 +2056,7 @@ batch_lines(struct bent *b, size_t n)
 
 	buf_init(&line);
 	for (i = 0; i < n; i++) {
-		if ((j = b[i].j) == NULL || b[i].dup)
+		if ((j = b[i].j) == NULL)
 			continue;
 		j->manifest_fresh = 0;
 		if (db_file_get(env->db, j->id, &b[i].r) == -1) {
@@ -2093,7 +2099,7 @@ batch_manifested(struct bent *b, size_t n)
 	size_t i;
 
 	for (i = 0; i < n; i++) {
-		if ((j = b[i].j) == NULL || b[i].dup)
+		if ((j = b[i].j) == NULL)
 			continue;
 		if (!b[i].synced || db_file_set_state(env->db, j->id,
 		    ST_MANIFESTED, b[i].r.manifest) == -1) {
@@ -2128,7 +2134,7 @@ batch_remove_sources(struct bent *b, size_t n, struct dirset *ds)
 	ds->n = 0;
 	for (i = 0; i < n; i++) {
 		b[i].sslot = -1;
-		if ((j = b[i].j) == NULL || b[i].dup)
+		if ((j = b[i].j) == NULL)
 			continue;
 		if (jc(j)->action != ACTION_MOVE) {
 			job_park(j, ST_MANIFESTED);	/* the source stays */
@@ -2155,7 +2161,7 @@ batch_remove_sources(struct bent *b, size_t n, struct dirset *ds)
 	dirset_sync(ds);
 	began = db_begin_lazy(env->db) == 0;
 	for (i = 0; i < n; i++) {
-		if ((j = b[i].j) == NULL || b[i].dup)
+		if ((j = b[i].j) == NULL)
 			continue;
 		if (dirset_ok(ds, b[i].sslot) == -1) {
 			log_ev(LOG_ERR, "source_remove_failed", "path=%s"
@@ -2169,7 +2175,7 @@ batch_remove_sources(struct bent *b, size_t n, struct dirset *ds)
 	if (began)
 		db_commit(env->db);	/* not a barrier: recovery redoes it */
 	for (i = 0; i < n; i++) {
-		if ((j = b[i].j) == NULL || b[i].dup)
+		if ((j = b[i].j) == NULL)
 			continue;
 		job_finish(j);
 		b[i].j = NULL;
@@ -2221,17 +2227,6 @@ batch_flush(void)
 	if (db_commit(env->db) == -1) {
 		batch_retry_all(b, n, "database write failed");
 		goto out;
-	}
-	/*
-	 * Duplicates wait aside: their original may be in this very batch,
-	 * only HASHED so far, and a duplicate's source may go only once the
-	 * original is durable (after step 5).
-	 */
-	for (i = 0; i < n; i++) {
-		if (b[i].j != NULL && b[i].dup) {
-			b[i].held = b[i].j;
-			b[i].j = NULL;
-		}
 	}
 
 	/* 2: link/rename, then one fsync per directory */

@@ -74,19 +74,24 @@ teardown() { teardown_tree; }
 	log_has '"event":"archive_copy_adopted"'
 }
 
-@test "regress: small copies are synced (one syncfs) before they are linked, and sources go only after the manifest is synced" {
+# Six 8 KiB files onto a tmpfs archive by one `ingestd --once` under
+# strace (its options in "$@"), the trace in $T/trace.
+strace_six() {
+	local i
 	command -v strace >/dev/null || skip "strace not installed"
 	mount_tmpfs "$T/wh"
-	local i
 	for i in 1 2 3 4 5 6; do
 		make_random "$IN/s$i.dat" 8
 	done
 	# shellcheck disable=SC2046
-	run no_lsan strace -f -qq -y -o "$T/trace" \
-	    -e trace=syncfs,fdatasync,fsync,linkat,unlinkat \
+	run no_lsan strace "$@" -qq -y -o "$T/trace" \
 	    "$INGESTD" $(ingestd_args) --once --stability-seconds 0
 	assert_success
 	assert_equal "$(count_state MANIFESTED)" 6
+}
+
+@test "regress: small copies are synced (one syncfs) before they are linked, and sources go only after the manifest is synced" {
+	strace_six -f -e trace=syncfs,fdatasync,fsync,linkat,unlinkat
 	# in the master's syscall order, batch by batch: a syncfs after the
 	# previous manifest sync and before each link; after each batch's
 	# last link a manifest fdatasync, and only then unlinks of sources
@@ -115,18 +120,7 @@ print(links, unlinks, ok)' "$T/trace" "$WH" "$IN"
 # fdatasync (db_begin_lazy); every commit something outside the database
 # relies on must still be durable before that something happens.
 @test "regress: the state DB's WAL is synced before each link into the archive and each source unlink" {
-	command -v strace >/dev/null || skip "strace not installed"
-	mount_tmpfs "$T/wh"
-	local i
-	for i in 1 2 3 4 5 6; do
-		make_random "$IN/s$i.dat" 8
-	done
-	# shellcheck disable=SC2046
-	run no_lsan strace -qq -y -o "$T/trace" \
-	    -e trace=pwrite64,fdatasync,linkat,unlinkat \
-	    "$INGESTD" $(ingestd_args) --once --stability-seconds 0
-	assert_success
-	assert_equal "$(count_state MANIFESTED)" 6
+	strace_six -e trace=pwrite64,fdatasync,linkat,unlinkat	# the master
 	run python3 -c '
 import sys
 wh, src = sys.argv[2], sys.argv[3]

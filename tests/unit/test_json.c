@@ -880,41 +880,37 @@ test_timestamps_follow_every_second(void **state)
 {
 	/* 2026-11-22T03:04:05.123Z */
 	const int64_t t0 = 1795316645LL * 1000000000LL + 123000000LL;
+	const int64_t sec = 1000000000LL;
+	const struct {
+		int64_t		 ns;
+		const char	*want;
+	} c[] = {
+		{ t0, "2026-11-22T03:04:05.123Z" },
+		{ t0 + 1000000LL, "2026-11-22T03:04:05.124Z" },
+		{ t0 + 1005000000LL, "2026-11-22T03:04:06.128Z" },
+		{ t0 - 123000000LL + 9999999LL, "2026-11-22T03:04:05.009Z" },
+		/* two seconds in turn (two cached), a third, both again */
+		{ t0 + sec, "2026-11-22T03:04:06.123Z" },
+		{ t0, "2026-11-22T03:04:05.123Z" },
+		{ t0 + 2 * sec, "2026-11-22T03:04:07.123Z" },
+		{ t0 + sec, "2026-11-22T03:04:06.123Z" },
+		{ t0, "2026-11-22T03:04:05.123Z" },
+		{ t0 + 2 * sec, "2026-11-22T03:04:07.123Z" },
+		{ t0 + 86400 * sec - 123000000LL, "2026-11-23T03:04:05.000Z" },
+		{ 0, "1970-01-01T00:00:00.000Z" },
+		{ -1, "1970-01-01T00:00:00.000Z" },
+		/* the last instant an int64 of nanoseconds holds */
+		{ INT64_MAX, "2262-04-11T23:47:16.854Z" },
+		{ t0, "2026-11-22T03:04:05.123Z" },
+	};
 	char out[32];
+	size_t i;
 
 	(void)state;
-	time_format_iso(t0, out);
-	assert_string_equal(out, "2026-11-22T03:04:05.123Z");
-	time_format_iso(t0 + 1000000LL, out);
-	assert_string_equal(out, "2026-11-22T03:04:05.124Z");
-	time_format_iso(t0 + 1005000000LL, out);
-	assert_string_equal(out, "2026-11-22T03:04:06.128Z");
-	time_format_iso(t0 - 123000000LL + 9999999LL, out);
-	assert_string_equal(out, "2026-11-22T03:04:05.009Z");
-	/* two seconds in turn (two cached), then a third, then both again */
-	time_format_iso(t0 + 1000000000LL, out);
-	assert_string_equal(out, "2026-11-22T03:04:06.123Z");
-	time_format_iso(t0, out);
-	assert_string_equal(out, "2026-11-22T03:04:05.123Z");
-	time_format_iso(t0 + 2000000000LL, out);
-	assert_string_equal(out, "2026-11-22T03:04:07.123Z");
-	time_format_iso(t0 + 1000000000LL, out);
-	assert_string_equal(out, "2026-11-22T03:04:06.123Z");
-	time_format_iso(t0, out);
-	assert_string_equal(out, "2026-11-22T03:04:05.123Z");
-	time_format_iso(t0 + 2000000000LL, out);
-	assert_string_equal(out, "2026-11-22T03:04:07.123Z");
-	time_format_iso(t0 + 86400LL * 1000000000LL - 123000000LL, out);
-	assert_string_equal(out, "2026-11-23T03:04:05.000Z");
-	time_format_iso(0, out);
-	assert_string_equal(out, "1970-01-01T00:00:00.000Z");
-	time_format_iso(-1, out);
-	assert_string_equal(out, "1970-01-01T00:00:00.000Z");
-	/* the last instant an int64 of nanoseconds holds */
-	time_format_iso(INT64_MAX, out);
-	assert_string_equal(out, "2262-04-11T23:47:16.854Z");
-	time_format_iso(t0, out);
-	assert_string_equal(out, "2026-11-22T03:04:05.123Z");
+	for (i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		time_format_iso(c[i].ns, out);
+		assert_string_equal(out, c[i].want);
+	}
 }
 
 int
