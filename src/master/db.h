@@ -23,7 +23,7 @@ const char	*state_name(int state);
 int		 state_parse(const char *name);	/* -1 if unknown */
 int		 state_is_terminal(int state);
 
-#define DB_SCHEMA_VERSION	5
+#define DB_SCHEMA_VERSION	6
 
 /* The terminal states and the others as SQL lists (state_is_terminal()). */
 #define DB_TERMINAL_SQL	"'MANIFESTED','SKIPPED_DUPLICATE','REJECTED','FAILED'"

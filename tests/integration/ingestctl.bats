@@ -134,13 +134,19 @@ print(eval(sys.argv[1]))' "$1"
 	    "$(printf '%s\n' "$want" | grep -Ev '^(schema_version|database)\s')"
 }
 
-@test "a schema 4 database of 20,000 rows is migrated in place: state tests without IN lists, every row kept" {
-	local old="$BATS_TEST_TMPDIR/v4.db" before
+@test "a schema 4 database of 20,000 rows is migrated in place: state tests without IN lists, one sha256 index, every row kept" {
+	local old="$BATS_TEST_TMPDIR/v4.db" before held
 	sqlite3 "$DB" ".backup '$old'"
-	# 20,000 more ingested rows, then the schema as version 4 wrote it:
-	# the index rebuild journals megabytes, which a statement-journal
-	# setting once broke (SQLITE_FULL) from this size on
+	# the schema as version 5 wrote it, 20,000 more ingested rows, then
+	# the schema as version 4 wrote it: the index rebuild journals
+	# megabytes, which a statement-journal setting once broke
+	# (SQLITE_FULL) from this size on
 	sqlite3 "$old" "
+	    DROP INDEX files_content;
+	    ALTER TABLE files DROP COLUMN holder;
+	    CREATE UNIQUE INDEX files_content ON files(sha256)
+	        WHERE (state = 'HASHED' OR state = 'MOVED' OR state = 'MANIFESTED');
+	    CREATE INDEX files_sha256 ON files(sha256);
 	    WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c
 	        WHERE i < 20000)
 	    INSERT INTO files (watch, source_path, relpath, device, inode, size,
@@ -165,24 +171,33 @@ print(eval(sys.argv[1]))' "$1"
 	    UPDATE schema_version SET version = 4;"
 	run sqlite3 "$old" "SELECT sql FROM sqlite_master WHERE name = 'files'"
 	assert_output --partial "CHECK (state IN ('DISCOVERED'"
+	refute_output --partial holder
 	before=$(sqlite3 "$old" "SELECT count(*) FROM files")
+	held=$(sqlite3 "$old" "SELECT count(*) FROM files
+	    WHERE state IN ('HASHED','MOVED','MANIFESTED')")
 	# shellcheck disable=SC2046
 	run "$INGESTD" $(ingestd_args) --state-path "$old" --once
 	assert_success
-	assert_equal "$(sqlite3 "$old" 'SELECT version FROM schema_version')" 5
+	assert_equal "$(sqlite3 "$old" 'SELECT version FROM schema_version')" 6
 	assert_equal "$(sqlite3 "$old" 'SELECT count(*) FROM files')" "$before"
 	assert_equal "$(sqlite3 "$old" 'PRAGMA integrity_check')" ok
 	run sqlite3 "$old" "SELECT sql FROM sqlite_master
 	    WHERE name IN ('files', 'files_content')"
 	refute_output --partial " IN ("
 	assert_output --partial "state = 'FAILED')"
+	assert_output --partial "holder INTEGER CHECK (holder IS CASE"
+	# every archived content has its holder; one index on sha256
+	assert_equal "$(sqlite3 "$old" 'SELECT count(*) FROM files
+	    WHERE holder = 1')" "$held"
+	assert_equal "$(sqlite3 "$old" "SELECT count(*) FROM sqlite_master
+	    WHERE type = 'index' AND sql LIKE '%sha256%'")" 1
 	# and a state change builds no temporary table any more
 	run sqlite3 "$old" "EXPLAIN UPDATE files SET state = 'QUEUED'
 	    WHERE id = 1"
 	refute_output --partial OpenEphemeral
 	run --separate-stderr "$INGESTCTL" --db "$old" status
 	assert_success
-	assert_line "$(printf 'schema_version\t5')"
+	assert_line "$(printf 'schema_version\t6')"
 	assert_line "$(printf 'files\t%s' "$before")"
 }
 
@@ -217,7 +232,7 @@ assert o["last_ingested"]["state"] == "MANIFESTED"'
 @test "status: the oldest unfinished file is shown with its age" {
 	cp "$DB" "$BATS_TEST_TMPDIR/st.db"
 	sqlite3 "$BATS_TEST_TMPDIR/st.db" "UPDATE files SET state = 'QUEUED',
-	    discovered_at = '2026-01-01T00:00:00.000Z' WHERE relpath = 'notes.txt'"
+	    holder = NULL, discovered_at = '2026-01-01T00:00:00.000Z' WHERE relpath = 'notes.txt'"
 	id=$(sqlite3 "$BATS_TEST_TMPDIR/st.db" "SELECT id FROM files WHERE relpath = 'notes.txt'")
 	run --separate-stderr "$INGESTCTL" --db "$BATS_TEST_TMPDIR/st.db" --json status
 	assert_success

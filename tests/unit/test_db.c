@@ -21,6 +21,8 @@
 
 #define SHA_A	"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 #define SHA_B	"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+#define SHA_C	"cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc"
+#define SHA_D	"dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd"
 #define XXH_A	"11111111111111111111111111111111"
 #define XXH_B	"22222222222222222222222222222222"
 #define WATCH	"incoming"
@@ -692,7 +694,7 @@ test_find_content_ignores_self_and_non_ingested_rows(void **state)
 	assert_int_equal(db_file_set_error(fx->db, f, ST_FAILED, 5, "x"), 0);
 	assert_int_equal(db_find_content(fx->db, SHA_B, 0, &id, &dest), 0);
 	assert_int_equal(db_find_content(fx->db,
-	    "cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc",
+	    SHA_C,
 	    0, &id, &dest), 0);
 	assert_null(dest);
 
@@ -794,7 +796,7 @@ test_unfinished_rows_are_listed_for_recovery(void **state)
 	/* terminal with the source maybe still in staging: listed */
 	id = add_file(fx, WATCH, "mf0.csv", ST_QUEUED);
 	assert_int_equal(db_file_set_hashed(fx->db, id,
-	    "cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc",
+	    SHA_C,
 	    XXH_A, "/w/mf0.csv"), 0);
 	assert_int_equal(db_file_set_moved(fx->db, id, "/w/mf0.csv", "/m",
 	    T0_ISO, 0), 0);
@@ -1033,6 +1035,7 @@ test_state_counts_follow_every_change(void **state)
 	add_file(fx, WATCH, "pipe.fifo", ST_REJECTED);
 	assert_int_equal(db_file_set_state(fx->db, a, ST_QUEUED, NULL), 0);
 	assert_counts_match(fx);
+	assert_int_equal(db_file_set_state(fx->db, a, ST_HASHED, NULL), 0);
 	assert_int_equal(db_file_set_state(fx->db, a, ST_MANIFESTED, NULL), 0);
 	assert_counts_match(fx);
 
@@ -1052,25 +1055,47 @@ test_state_counts_follow_every_change(void **state)
 	assert_counts_match(fx);
 }
 
+/*
+ * Turn the database back into schema 5: the old sha256 indexes, no
+ * holder.  The tests of older migrations start from here.
+ */
+#define SCHEMA_5_SQL \
+	"DROP INDEX files_content; ALTER TABLE files DROP COLUMN holder;"	\
+	" CREATE UNIQUE INDEX files_content ON files(sha256) WHERE"	\
+	" (state = 'HASHED' OR state = 'MOVED' OR state = 'MANIFESTED');"	\
+	" CREATE INDEX files_sha256 ON files(sha256);"			\
+	" UPDATE schema_version SET version = 5;"
+
+/* Open the database again: it migrates to the current schema. */
+static void
+reopen_migrated(struct fx *fx)
+{
+	char *err = NULL;
+
+	last_opened = NULL;
+	fx->db = db_open(fx->path, 0, &err);
+	fx->h = last_opened;
+	assert_null(err);
+	assert_non_null(fx->db);
+	assert_int_equal(raw_int(fx, "SELECT version FROM schema_version", 0),
+	    DB_SCHEMA_VERSION);
+}
+
 static void
 test_upgrade_to_counts_counts_existing_rows(void **state)
 {
 	struct fx *fx = *state;
-	char *err = NULL;
 
 	add_ingested(fx, "a.csv", SHA_A, ST_MANIFESTED);
 	add_ingested(fx, "b.csv", SHA_B, ST_MOVED);
 	add_file(fx, "other", "c.csv", ST_QUEUED);
 	db_close(fx->db);
 	/* the database as schema 3 left it */
-	raw_exec(fx, "DROP TRIGGER file_counts_delete; DROP TABLE file_counts;"
+	raw_exec(fx, SCHEMA_5_SQL
+	    " DROP TRIGGER file_counts_delete; DROP TABLE file_counts;"
 	    " CREATE INDEX files_state ON files(state);"
 	    " UPDATE schema_version SET version = 3");
-	fx->db = db_open(fx->path, 0, &err);
-	assert_null(err);
-	assert_non_null(fx->db);
-	assert_int_equal(raw_int(fx, "SELECT version FROM schema_version", 0),
-	    DB_SCHEMA_VERSION);
+	reopen_migrated(fx);
 	assert_int_equal(raw_int(fx, "SELECT sum(files) FROM file_counts", 0),
 	    1);
 	assert_counts_match(fx);
@@ -1079,23 +1104,35 @@ test_upgrade_to_counts_counts_existing_rows(void **state)
 	assert_counts_match(fx);
 }
 
-/* How many temporary tables (OpenEphemeral) one run of sql builds on h. */
+/*
+ * How many instructions `opcode` (with p2 == p2, unless p2 is -1) the
+ * program of sql on h has.
+ */
 static int
-ephemeral_tables(sqlite3 *h, const char *sql)
+explain_count(sqlite3 *h, const char *sql, const char *opcode, int64_t p2)
 {
 	sqlite3_stmt *st;
-	char explain[512];
+	char explain[1024];
 	int n = 0;
 
-	snprintf(explain, sizeof(explain), "EXPLAIN %s", sql);
+	assert_true((size_t)snprintf(explain, sizeof(explain), "EXPLAIN %s",
+	    sql) < sizeof(explain));
 	assert_int_equal(sqlite3_prepare_v2(h, explain, -1, &st, NULL),
 	    SQLITE_OK);
 	while (sqlite3_step(st) == SQLITE_ROW)
 		if (strcmp((const char *)sqlite3_column_text(st, 1),
-		    "OpenEphemeral") == 0)
+		    opcode) == 0 && (p2 == -1 ||
+		    sqlite3_column_int64(st, 3) == p2))
 			n++;
 	sqlite3_finalize(st);
 	return n;
+}
+
+/* How many temporary tables (OpenEphemeral) one run of sql builds on h. */
+static int
+ephemeral_tables(sqlite3 *h, const char *sql)
+{
+	return explain_count(h, sql, "OpenEphemeral", -1);
 }
 
 #define UPDATE_STATE_SQL \
@@ -1142,14 +1179,14 @@ static void
 test_upgrade_to_5_rewrites_the_state_tests(void **state)
 {
 	struct fx *fx = *state;
-	char *err = NULL, *sql;
+	char *sql;
 	int64_t a;
 
 	a = add_ingested(fx, "a.csv", SHA_A, ST_MANIFESTED);
 	add_file(fx, WATCH, "b.csv", ST_QUEUED);
 	db_close(fx->db);
 	/* the database as schema 4 left it: IN lists in the CHECK and index */
-	raw_exec(fx, "PRAGMA writable_schema = ON;"
+	raw_exec(fx, SCHEMA_5_SQL " PRAGMA writable_schema = ON;"
 	    " UPDATE sqlite_master SET sql = replace(sql, 'CHECK (state ="
 	    " ''DISCOVERED'' OR state = ''QUEUED'' OR state = ''PROCESSING''"
 	    " OR state = ''HASHED'' OR state = ''MOVED'' OR state ="
@@ -1176,13 +1213,7 @@ test_upgrade_to_5_rewrites_the_state_tests(void **state)
 	assert_non_null(strstr(sql, "CHECK (state IN ("));
 	free(sql);
 
-	last_opened = NULL;
-	fx->db = db_open(fx->path, 0, &err);
-	fx->h = last_opened;
-	assert_null(err);
-	assert_non_null(fx->db);
-	assert_int_equal(raw_int(fx, "SELECT version FROM schema_version", 0),
-	    DB_SCHEMA_VERSION);
+	reopen_migrated(fx);
 	assert_state_changes_build_no_temporary_tables(fx, fx->h);
 	/* the rows are all there, and one content is still archived once */
 	assert_int_equal(raw_int(fx, "SELECT count(*) FROM files", 0), 2);
@@ -1193,6 +1224,170 @@ test_upgrade_to_5_rewrites_the_state_tests(void **state)
 	    " WHERE sha256 = '" SHA_A "'", 0), 1);
 	assert_int_equal(raw_int(fx, "SELECT id FROM files"
 	    " WHERE sha256 = '" SHA_A "'", 0), a);
+}
+
+/* holder of row id: 1, or 0 for NULL */
+static int64_t
+holder_of(struct fx *fx, int64_t id)
+{
+	return raw_int(fx, "SELECT holder IS 1 FROM files WHERE id = ?", id);
+}
+
+static void
+test_holder_follows_the_state(void **state)
+{
+	struct fx *fx = *state;
+	sqlite3 *h;
+	int64_t a, q;
+
+	a = add_ingested(fx, "a.csv", SHA_A, ST_HASHED);
+	assert_int_equal(holder_of(fx, a), 1);
+	assert_int_equal(db_file_set_moved(fx->db, a, "/srv/warehouse/a.csv",
+	    "/srv/m.jsonl", T0_ISO, 1), 0);
+	assert_int_equal(holder_of(fx, a), 1);
+	assert_int_equal(db_file_set_state(fx->db, a, ST_MANIFESTED, NULL), 0);
+	assert_int_equal(holder_of(fx, a), 1);
+	/* leaving the archive states gives the content up */
+	assert_int_equal(db_file_set_state(fx->db, a, ST_QUEUED, NULL), 0);
+	assert_int_equal(holder_of(fx, a), 0);
+	q = add_file(fx, WATCH, "q.csv", ST_QUEUED);
+	assert_int_equal(db_file_set_processing(fx->db, q, 1), 0);
+	assert_int_equal(db_file_set_hashed(fx->db, q, SHA_A, XXH_A, NULL), 0);
+	assert_int_equal(holder_of(fx, q), 1);
+	assert_int_equal(db_file_set_error(fx->db, q, ST_RETRY_PENDING, 1,
+	    "EIO"), 0);
+	assert_int_equal(holder_of(fx, q), 0);
+	assert_int_equal(db_file_set_state(fx->db, a, ST_HASHED, NULL), 0);
+	assert_int_equal(db_file_set_processing(fx->db, a, 2), 0);
+	assert_int_equal(holder_of(fx, a), 0);
+	assert_int_equal(db_file_set_duplicate(fx->db, a, SHA_A, XXH_A, q), 0);
+	assert_int_equal(holder_of(fx, a), 0);
+
+	/* the database refuses a holder that does not match the state */
+	assert_int_equal(db_file_set_state(fx->db, q, ST_MANIFESTED, NULL), -1);
+	assert_int_equal(get_state(fx, q), ST_RETRY_PENDING);
+	h = raw_open(fx);
+	assert_int_equal(sqlite3_exec(h, "UPDATE files SET holder = 1"
+	    " WHERE state = 'RETRY_PENDING'", NULL, NULL, NULL),
+	    SQLITE_CONSTRAINT);
+	assert_int_equal(sqlite3_extended_errcode(h), SQLITE_CONSTRAINT_CHECK);
+	assert_int_equal(sqlite3_exec(h, "UPDATE files SET state = 'MOVED'"
+	    " WHERE state = 'RETRY_PENDING'", NULL, NULL, NULL),
+	    SQLITE_CONSTRAINT);
+	assert_int_equal(sqlite3_extended_errcode(h), SQLITE_CONSTRAINT_CHECK);
+	sqlite3_close(h);
+	assert_counts_match(fx);
+}
+
+/*
+ * How many of the UPDATEs db.c's connection ran since the last call
+ * write files_content (the run counters are reset as they are read).
+ */
+static int
+updates_writing_content(struct fx *fx, int *ran)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t root = h_int(fx->h, "SELECT rootpage FROM sqlite_master"
+	    " WHERE name = 'files_content'", 0);
+	const char *sql;
+	int n = 0;
+
+	*ran = 0;
+	while ((st = sqlite3_next_stmt(fx->h, st)) != NULL) {
+		sql = sqlite3_sql(st);
+		if (sqlite3_stmt_status(st, SQLITE_STMTSTATUS_RUN, 1) == 0 ||
+		    strncmp(sql, "UPDATE files ", 13) != 0)
+			continue;
+		(*ran)++;
+		/* an OpenWrite of the index's root page: it writes it */
+		n += explain_count(fx->h, sql, "OpenWrite", root) > 0;
+	}
+	return n;
+}
+
+/*
+ * The unique sha256 index is written when a row gets its hash or gives
+ * up its content, not when it moves on from HASHED to MOVED to
+ * MANIFESTED: with a million rows, each such write is a random page.
+ */
+static void
+test_archive_steps_leave_the_hash_index_alone(void **state)
+{
+	struct fx *fx = *state;
+	int64_t a;
+	int ran;
+
+	a = add_file(fx, WATCH, "a.csv", ST_QUEUED);
+	assert_int_equal(db_file_set_processing(fx->db, a, 1), 0);
+	updates_writing_content(fx, &ran);
+	/* a row that gets its hash: the test sees the write */
+	assert_int_equal(db_file_set_hashed(fx->db, a, SHA_A, XXH_A,
+	    "/srv/warehouse/a.csv"), 0);
+	assert_int_equal(updates_writing_content(fx, &ran), 1);
+	assert_int_equal(ran, 1);
+	assert_int_equal(db_file_set_moved(fx->db, a, "/srv/warehouse/a.csv",
+	    "/srv/m.jsonl", T0_ISO, 0), 0);
+	assert_int_equal(updates_writing_content(fx, &ran), 0);
+	assert_int_equal(ran, 1);
+	assert_int_equal(db_file_set_state(fx->db, a, ST_MANIFESTED, NULL), 0);
+	assert_int_equal(db_file_set_source_removed(fx->db, a), 0);
+	assert_int_equal(updates_writing_content(fx, &ran), 0);
+	assert_int_equal(ran, 2);
+	/* and one that leaves the archive states */
+	assert_int_equal(db_file_set_error(fx->db, a, ST_FAILED, 1, "gone"), 0);
+	assert_int_equal(updates_writing_content(fx, &ran), 1);
+}
+
+static void
+test_upgrade_to_6_gives_the_claim_to_holder(void **state)
+{
+	struct fx *fx = *state;
+	sqlite3_stmt *st;
+	char *sql, want[64];
+	int64_t a, b, h, f;
+
+	a = add_ingested(fx, "a.csv", SHA_A, ST_MANIFESTED);
+	b = add_ingested(fx, "b.csv", SHA_B, ST_MOVED);
+	h = add_ingested(fx, "h.csv", SHA_C, ST_HASHED);
+	assert_int_equal(db_file_set_duplicate(fx->db, add_file(fx, WATCH,
+	    "dup.csv", ST_QUEUED), SHA_A, XXH_A, a), 0);
+	f = add_ingested(fx, "f.csv", SHA_D, ST_HASHED);
+	assert_int_equal(db_file_set_error(fx->db, f, ST_FAILED, 5, "EIO"), 0);
+	add_file(fx, WATCH, "q.csv", ST_QUEUED);
+	db_close(fx->db);
+	raw_exec(fx, SCHEMA_5_SQL);
+	assert_int_equal(raw_int(fx, "SELECT count(*) FROM pragma_table_info("
+	    "'files') WHERE name = 'holder'", 0), 0);
+
+	reopen_migrated(fx);
+	/* exactly the rows in the archive states hold their content */
+	assert_int_equal(raw_int(fx, "SELECT count(*) FROM files", 0), 6);
+	sql = h_text(fx->h, "SELECT group_concat(id) FROM (SELECT id FROM"
+	    " files WHERE holder = 1 ORDER BY id)", 0);
+	snprintf(want, sizeof(want), "%lld,%lld,%lld", (long long)a,
+	    (long long)b, (long long)h);
+	assert_string_equal(sql, want);
+	free(sql);
+	sql = h_text(fx->h, "PRAGMA integrity_check", 0);
+	assert_string_equal(sql, "ok");
+	free(sql);
+	/* one sha256 index, and it answers both lookups */
+	assert_int_equal(raw_int(fx, "SELECT count(*) FROM sqlite_master"
+	    " WHERE type = 'index' AND sql LIKE '%sha256%'", 0), 1);
+	assert_int_equal(sqlite3_prepare_v2(fx->h, "EXPLAIN QUERY PLAN"
+	    " SELECT id FROM files WHERE sha256 >= 'a' AND sha256 < 'b'", -1,
+	    &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_non_null(strstr((const char *)sqlite3_column_text(st, 3),
+	    "USING COVERING INDEX files_content"));
+	sqlite3_finalize(st);
+	/* content is still archived once, and the CHECK is in place */
+	assert_int_equal(db_file_set_hashed(fx->db, add_file(fx, WATCH,
+	    "again.csv", ST_PROCESSING), SHA_A, XXH_A, NULL), -1);
+	assert_int_equal(db_file_set_hashed(fx->db, f, SHA_D, XXH_A, NULL), 0);
+	assert_int_equal(db_file_set_state(fx->db, add_file(fx, WATCH,
+	    "never.csv", ST_QUEUED), ST_MANIFESTED, NULL), -1);
+	assert_counts_match(fx);
 }
 
 static void
@@ -1322,6 +1517,9 @@ main(void)
 		T(test_upgrade_to_counts_counts_existing_rows),
 		T(test_state_changes_build_no_temporary_tables),
 		T(test_upgrade_to_5_rewrites_the_state_tests),
+		T(test_holder_follows_the_state),
+		T(test_archive_steps_leave_the_hash_index_alone),
+		T(test_upgrade_to_6_gives_the_claim_to_holder),
 		T(test_failed_migration_says_why_and_changes_nothing),
 		T(test_readonly_open_cannot_write),
 		T(test_hostile_names_are_stored_verbatim),
