@@ -1,5 +1,6 @@
 /* master: ingestd's main(): command line, start-up checks, the event loop, signals and shutdown. */
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <errno.h>
@@ -871,6 +872,35 @@ sigusr1_cb(evutil_socket_t sig, short what, void *arg)
 }
 
 /*
+ * The soft descriptor limit up to the hard one, at most FD_LIMIT_WANT.
+ * The default soft limit of 1024 exists for select(2), which nothing here
+ * uses; under it a batch would hold at most 224 files (see batch_limit in
+ * sched.c).  systemd's unit sets LimitNOFILE; this gives the init script,
+ * and a daemon started by hand, the same batches.  Workers lower theirs.
+ */
+#define FD_LIMIT_WANT	65536
+
+static void
+fd_limit_raise(void)
+{
+	struct rlimit rl;
+	rlim_t from;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1 ||
+	    rl.rlim_cur >= FD_LIMIT_WANT || rl.rlim_cur >= rl.rlim_max)
+		return;
+	from = rl.rlim_cur;
+	rl.rlim_cur = rl.rlim_max < FD_LIMIT_WANT ? rl.rlim_max : FD_LIMIT_WANT;
+	if (setrlimit(RLIMIT_NOFILE, &rl) == -1) {
+		log_ev(LOG_WARN, "fd_limit_kept", "soft=%llu errno=%d",
+		    (unsigned long long)from, errno);
+		return;
+	}
+	log_ev(LOG_INFO, "fd_limit_raised", "from=%llu to=%llu",
+	    (unsigned long long)from, (unsigned long long)rl.rlim_cur);
+}
+
+/*
  * --daemon: the parent waits until the child is ready (or dies) so that
  * the init script's exit status is the start-up's.
  */
@@ -1001,6 +1031,7 @@ main(int argc, char **argv)
 		    strerror(errno));
 	if (cli.daemonize)
 		daemon_detach();
+	fd_limit_raise();
 
 	if ((env->base = event_base_new()) == NULL)
 		fatal("event_base_new", NULL);

@@ -385,6 +385,23 @@ print(sum(sizes), max(sizes) <= 5)' "$LOG"
 	assert_output "300 True"
 }
 
+@test "a default soft descriptor limit is raised to the hard one (at most 65536), so batches are not capped at 224 files" {
+	local hard want soft
+	hard=$(ulimit -Hn)
+	[ "$hard" = unlimited ] && hard=1048576
+	[ "$hard" -gt 1024 ] || skip "hard descriptor limit $hard: nothing to raise"
+	want=$((hard < 65536 ? hard : 65536))
+	ulimit -Sn 1024
+	start_daemon
+	soft=$(awk '/^Max open files/ { print $4 }' "/proc/$DAEMON_PID/limits")
+	assert_equal "$soft" "$want"
+	assert grep -q "\"event\":\"fd_limit_raised\",\"from\":1024,\"to\":$want" "$LOG"
+	# and it ingests as before
+	drop_file a.csv "a"
+	wait_state MANIFESTED 1
+	stop_daemon
+}
+
 @test "SIGTERM exits 0 and a restart ingests what arrived meanwhile" {
 	remember_date
 	start_daemon
