@@ -20,7 +20,8 @@ def rate(key):
     return (statistics.median(fs), fs[0], fs[-1],
             statistics.median(ms), ms[0], ms[-1])
 
-order = ['once', 'once-base', 'daemon', 'daemon-base', 'cp', 'rsync', 'naive']
+order = ['once', 'once-base', 'once-rows', 'once-rows-base', 'daemon',
+         'daemon-base', 'cp', 'rsync', 'naive']
 wls = sorted({k[0] for k in rows}, key='SML'.find)
 dests = [d for d in ['same', 'ext4', 'tmpfs'] if any(k[1] == d for k in rows)]
 if rows:
@@ -48,7 +49,8 @@ if rows:
     print('|---|---|---|---:|---:|---:|')
     for w in wls:
         for d in dests:
-            for mine in ('once', 'once-base', 'daemon', 'daemon-base'):
+            for mine in ('once', 'once-base', 'once-rows', 'once-rows-base',
+                         'daemon', 'daemon-base'):
                 if (w, d, mine) not in rows:
                     continue
                 mr = rate((w, d, mine))[0]
@@ -58,7 +60,8 @@ if rows:
                     cells.append('%.2fx' % (mr / rate(k)[0]) if k in rows else '-')
                 print('| %s | %s | %s | %s |' % (w, d, mine, ' | '.join(cells)))
     print()
-    pairs = [(w, d, m) for w in wls for d in dests for m in ('once', 'daemon')
+    pairs = [(w, d, m) for w in wls for d in dests
+             for m in ('once', 'once-rows', 'daemon')
              if (w, d, m) in rows and (w, d, m + '-base') in rows]
     if pairs:
         print('## This build against --base-build (rate ratio, medians)')
