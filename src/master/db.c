@@ -206,9 +206,9 @@ static const struct migration {
 	 * 5 -> 6: one sha256 index instead of two, and one that a state
 	 * change leaves alone.  files_content was partial on the state, so
 	 * HASHED -> MOVED -> MANIFESTED rewrote its entry each time, and
-	 * files_sha256 took every hash again: with 1,000,000 rows that was a
-	 * random index page per commit per file, a third of the time per
-	 * file.  The claim on the content is now the column holder (1 or
+	 * files_sha256 took every hash again: with 1,000,000 rows each was a
+	 * random index page per commit per file, more than a quarter of the
+	 * time per file.  The claim on the content is now the column holder (1 or
 	 * NULL: NULLs never collide in a unique index), set with the hash
 	 * and cleared when the row leaves the archive states; the CHECK that
 	 * db_migrate_holder adds keeps it equal to the state test.  Rows
@@ -460,11 +460,12 @@ db_schema_version(struct db *db, int *version)
 /*
  * Replace `from` by `to` in the schema text of table `files`, in place;
  * -1 on error.  A schema edited by hand, without `from`, keeps its own
- * text, with a warning that says `why`.  This is the procedure SQLite documents for changing a
- * constraint without rebuilding the table ("Making Other Kinds Of Table
- * Schema Changes"): the caller has made sure that every stored row passes
- * the new text, so only the text changes.  Bumping the schema cookie makes
- * every connection, this one included, parse it again.
+ * text, with a warning that says `why`.  This is the procedure SQLite
+ * documents for changing a constraint without rebuilding the table
+ * ("Making Other Kinds Of Table Schema Changes"): the caller has made
+ * sure that every stored row passes the new text, so only the text
+ * changes.  Bumping the schema cookie makes every connection, this one
+ * included, parse it again.
  */
 static int
 db_schema_replace(struct db *db, const char *from, const char *to,
@@ -951,7 +952,10 @@ db_file_set_state_stmts(struct db *db, int64_t id, int state, const char *detail
 	sqlite3_stmt *st = db->stmt[S_SET_STATE];
 	char now[32];
 
-	/* to MOVED or MANIFESTED a row comes from HASHED: holder is set */
+	/*
+	 * To MOVED or MANIFESTED a row comes from HASHED: holder is set.
+	 * Else ?4 is 1 for HASHED, and NULL (unbound) for the rest.
+	 */
 	if (!state_in_archive(state) || state == ST_HASHED) {
 		st = db->stmt[S_SET_STATE_HOLDER];
 		if (state == ST_HASHED)

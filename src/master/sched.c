@@ -71,12 +71,20 @@ stat_ns(const struct timespec *ts)
 }
 
 static int
-same_signature(const struct stat *a, const struct stat *b)
+same_signature(const struct fsig *a, const struct fsig *b)
 {
-	return a->st_dev == b->st_dev && a->st_ino == b->st_ino &&
-	    a->st_size == b->st_size &&
-	    stat_ns(&a->st_mtim) == stat_ns(&b->st_mtim) &&
-	    stat_ns(&a->st_ctim) == stat_ns(&b->st_ctim);
+	return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
+	    a->mtime_ns == b->mtime_ns && a->ctime_ns == b->ctime_ns;
+}
+
+static void
+fsig_of(struct fsig *sig, const struct stat *st)
+{
+	sig->dev = st->st_dev;
+	sig->ino = st->st_ino;
+	sig->size = st->st_size;
+	sig->mtime_ns = stat_ns(&st->st_mtim);
+	sig->ctime_ns = stat_ns(&st->st_ctim);
 }
 
 static const char *
@@ -288,11 +296,11 @@ rec_from_job(struct file_rec *r, const struct job *j, char *src)
 	r->watch = j->w->name;
 	r->source_path = src;
 	r->relpath = j->rel;
-	r->device = j->st.st_dev;
-	r->inode = j->st.st_ino;
-	r->size = j->st.st_size;
-	r->mtime_ns = stat_ns(&j->st.st_mtim);
-	r->ctime_ns = stat_ns(&j->st.st_ctim);
+	r->device = j->sig.dev;
+	r->inode = j->sig.ino;
+	r->size = j->sig.size;
+	r->mtime_ns = j->sig.mtime_ns;
+	r->ctime_ns = j->sig.ctime_ns;
 	r->attempts = j->attempts;
 }
 
@@ -347,10 +355,10 @@ sidecar_present(const struct job *j)
 static int64_t
 stability_left_ns(const struct job *j, int64_t window_ns)
 {
-	int64_t last = stat_ns(&j->st.st_ctim), now = now_realtime_ns();
+	int64_t last = j->sig.ctime_ns, now = now_realtime_ns();
 
-	if (stat_ns(&j->st.st_mtim) > last)
-		last = stat_ns(&j->st.st_mtim);
+	if (j->sig.mtime_ns > last)
+		last = j->sig.mtime_ns;
 	return last + window_ns - now;
 }
 
@@ -446,16 +454,16 @@ job_complete(struct job *j)
 		job_reject(j, swhy);
 		return;
 	}
-	if (j->sc_size >= 0 && j->st.st_size != j->sc_size) {
+	if (j->sc_size >= 0 && j->sig.size != j->sc_size) {
 		snprintf(why, sizeof(why), "sidecar mismatch: size %lld,"
-		    " sidecar says %lld", (long long)j->st.st_size,
+		    " sidecar says %lld", (long long)j->sig.size,
 		    (long long)j->sc_size);
 		job_reject(j, why);
-	} else if (jc(j)->min_size > 0 && j->st.st_size < jc(j)->min_size) {
+	} else if (jc(j)->min_size > 0 && j->sig.size < jc(j)->min_size) {
 		snprintf(why, sizeof(why), "smaller than min-size %lld",
 		    jc(j)->min_size);
 		job_reject(j, why);
-	} else if (jc(j)->max_size > 0 && j->st.st_size > jc(j)->max_size) {
+	} else if (jc(j)->max_size > 0 && j->sig.size > jc(j)->max_size) {
 		snprintf(why, sizeof(why), "larger than max-size %lld",
 		    jc(j)->max_size);
 		job_reject(j, why);
@@ -482,6 +490,7 @@ static void
 job_check(struct job *j)
 {
 	struct stat st;
+	struct fsig sig;
 	int64_t left;
 	int changed;
 
@@ -489,7 +498,6 @@ job_check(struct job *j)
 		return;
 	if (privop_lstat(j->w->fd, j->rel, &st) == -1) {
 		if (errno != ENOENT && errno != ENOTDIR) {
-			j->st.st_mode = S_IFLNK;
 			if (errno == ELOOP || errno == EXDEV) {
 				job_reject(j, "symlink in path");
 				return;
@@ -512,13 +520,14 @@ job_check(struct job *j)
 		job_free(j);		/* gone before it was complete */
 		return;
 	}
+	fsig_of(&sig, &st);
 	if (!S_ISREG(st.st_mode)) {
-		j->st = st;
+		j->sig = sig;
 		job_reject(j, filetype_reason(st.st_mode));
 		return;
 	}
-	changed = !same_signature(&st, &j->st);
-	j->st = st;
+	changed = !same_signature(&sig, &j->sig);
+	j->sig = sig;
 	if (jc(j)->complete == COMPLETE_SIDECAR) {
 		if (sidecar_present(j))
 			job_complete(j);
@@ -581,9 +590,9 @@ sched_notice(struct watch *w, const char *rel, int closed)
 			return;		/* on its way */
 		/* parked: only a different file under the same name is new */
 		if (privop_lstat(w->fd, rel, &st) == -1 ||
-		    (st.st_dev == j->st.st_dev && st.st_ino == j->st.st_ino &&
-		    st.st_size == j->st.st_size &&
-		    stat_ns(&st.st_mtim) == stat_ns(&j->st.st_mtim)))
+		    (st.st_dev == j->sig.dev && st.st_ino == j->sig.ino &&
+		    st.st_size == j->sig.size &&
+		    stat_ns(&st.st_mtim) == j->sig.mtime_ns))
 			return;
 		job_free(j);
 	}
@@ -743,9 +752,8 @@ job_enqueue(struct job *j, int front)
 	}
 	if (!env->conf->dry_run && !j->verifying) {
 		/* the file may have changed (or been replaced) since */
-		db_file_set_stat(env->db, j->id, j->st.st_dev, j->st.st_ino,
-		    j->st.st_size, stat_ns(&j->st.st_mtim),
-		    stat_ns(&j->st.st_ctim));
+		db_file_set_stat(env->db, j->id, j->sig.dev, j->sig.ino,
+		    j->sig.size, j->sig.mtime_ns, j->sig.ctime_ns);
 		db_file_set_state(env->db, j->id, ST_QUEUED, NULL);
 	}
 	job_queue(j, front);
@@ -875,8 +883,9 @@ job_replaced(struct job *j, const char *why)
  * file took its name (its row ends with the reason `replaced`).
  */
 static void
-job_rediscover(struct job *j, const struct stat *st, const char *replaced)
+job_rediscover(struct job *j, const struct fsig *sig, const char *replaced)
 {
+	struct fsig fresh;
 	struct stat now;
 
 	log_ev(LOG_INFO, "file_changed", "path=%s id=%lld", job_logpath(j),
@@ -889,17 +898,17 @@ job_rediscover(struct job *j, const struct stat *st, const char *replaced)
 	j->dest = NULL;
 	if (j->id != 0 && !env->conf->dry_run &&
 	    privop_lstat(j->w->fd, j->rel, &now) == 0 &&
-	    (now.st_dev != j->st.st_dev || now.st_ino != j->st.st_ino)) {
+	    (now.st_dev != j->sig.dev || now.st_ino != j->sig.ino)) {
 		job_replaced(j, replaced);
-		st = &now;
+		fsig_of(&fresh, &now);
+		sig = &fresh;
 	} else {
 		j->attempts--;
 		if (j->id != 0 && !env->conf->dry_run)
-			db_file_set_stat(env->db, j->id, st->st_dev,
-			    st->st_ino, st->st_size, stat_ns(&st->st_mtim),
-			    stat_ns(&st->st_ctim));
+			db_file_set_stat(env->db, j->id, sig->dev, sig->ino,
+			    sig->size, sig->mtime_ns, sig->ctime_ns);
 	}
-	j->st = *st;
+	j->sig = *sig;
 	job_arm(j, 100000000);
 }
 
@@ -1012,6 +1021,7 @@ job_processing_write(struct job *j)
 static void
 job_start(struct job *j, struct worker *w)
 {
+	struct stat ost;
 	const char *why;
 	int fds[2], nfds = 1, rc;
 	uint16_t type = MSG_JOB_HASH;
@@ -1031,8 +1041,7 @@ job_start(struct job *j, struct worker *w)
 		return;
 	}
 	j->attempts++;
-	j->srcfd = privop_open_source(j->w->fd, j->rel, &j->open_st,
-	    &why);
+	j->srcfd = privop_open_source(j->w->fd, j->rel, &ost, &why);
 	if (j->srcfd == -1) {
 		if (why != NULL) {
 			job_reject(j, why);
@@ -1044,8 +1053,9 @@ job_start(struct job *j, struct worker *w)
 		}
 		return;
 	}
-	if (!same_signature(&j->open_st, &j->st)) {
-		job_rediscover(j, &j->open_st, "replaced before copy");
+	fsig_of(&j->open_sig, &ost);
+	if (!same_signature(&j->open_sig, &j->sig)) {
+		job_rediscover(j, &j->open_sig, "replaced before copy");
 		return;
 	}
 	fds[0] = j->srcfd;
@@ -1056,8 +1066,8 @@ job_start(struct job *j, struct worker *w)
 	if (env->conf->dry_run) {
 		j->kind = K_HASH;
 	} else if (jc(j)->action != ACTION_COPY &&
-	    j->open_st.st_dev == j->droot->dev &&
-	    (jc(j)->action == ACTION_LINK || j->open_st.st_nlink == 1)) {
+	    j->open_sig.dev == j->droot->dev &&
+	    (jc(j)->action == ACTION_LINK || ost.st_nlink == 1)) {
 		/*
 		 * move renames, link hard-links: the file itself is archived.
 		 * Not for move when the file has another name (a hard link
@@ -1066,7 +1076,7 @@ job_start(struct job *j, struct worker *w)
 		 */
 		j->kind = K_HASH;
 		/* small files: one syncfs per batch instead (group commit) */
-		j->nosync = j->open_st.st_size <= SYNCFS_MAX;
+		j->nosync = j->open_sig.size <= SYNCFS_MAX;
 		flags = j->nosync ? 0 : JOB_F_SYNC_SRC;
 	} else {
 		/*
@@ -1083,7 +1093,7 @@ job_start(struct job *j, struct worker *w)
 		nfds = 2;
 		type = MSG_JOB_COPY;
 		/* small copies: one syncfs per batch instead (group commit) */
-		j->nosync = j->open_st.st_size <= SYNCFS_MAX;
+		j->nosync = j->open_sig.size <= SYNCFS_MAX;
 		if (j->nosync)
 			flags = JOB_F_NO_SYNC;
 	}
@@ -1091,7 +1101,7 @@ job_start(struct job *j, struct worker *w)
 		job_processing_later(j);
 	j->state = ST_PROCESSING;
 	j->worker = w;
-	size = (uint64_t)j->open_st.st_size;
+	size = (uint64_t)j->open_sig.size;
 	if (pool_submit(w, j, type, fds, nfds, flags, size) == -1)
 		sched_job_lost(j, "cannot send job to worker");
 }
@@ -1214,7 +1224,7 @@ job_dry_run_verdict(struct job *j)
 		dest = job_dest_path(j);
 		log_ev(LOG_INFO, "would_ingest", "path=%s dest=%s sha256=%s"
 		    " bytes=%lld", job_logpath(j), dest, j->sha256,
-		    (long long)j->open_st.st_size);
+		    (long long)j->open_sig.size);
 	} else {
 		return;		/* job_dest_compute rejected it */
 	}
@@ -1256,8 +1266,8 @@ job_unlink_source(struct job *j, int *dfdp)
 	if ((dfd = privop_open_parent(j->w->fd, j->rel, &base)) == -1)
 		goto fail;
 	if (j->src_in_staging) {
-		rc = privop_unlink_if_same(dfd, base, j->st.st_dev,
-		    j->st.st_ino);
+		rc = privop_unlink_if_same(dfd, base, j->sig.dev,
+		    j->sig.ino);
 		if (rc == 1)
 			log_ev(LOG_WARN, "source_replaced", "path=%s",
 			    job_logpath(j));
@@ -1389,6 +1399,7 @@ job_verified(struct job *j, const char *sha)
 void
 sched_job_result(struct job *j, const struct msg_result *res)
 {
+	struct fsig sig;
 	struct stat now;
 	char sha[65], why[128];
 
@@ -1410,9 +1421,10 @@ sched_job_result(struct job *j, const struct msg_result *res)
 		job_fail_errno(j, "fstat source");
 		goto out;
 	}
-	if (res->bytes != (uint64_t)j->open_st.st_size ||
-	    !same_signature(&now, &j->open_st)) {
-		job_rediscover(j, &now, "replaced during copy");
+	fsig_of(&sig, &now);
+	if (res->bytes != (uint64_t)j->open_sig.size ||
+	    !same_signature(&sig, &j->open_sig)) {
+		job_rediscover(j, &sig, "replaced during copy");
 		goto out;
 	}
 	if (j->sc_sha256[0] != '\0' && strcmp(sha, j->sc_sha256) != 0) {
@@ -1480,7 +1492,7 @@ job_rename_source(struct job *j, int *sdirp)
 		return -1;
 	if (fstatat(sdir, sbase, &st, AT_SYMLINK_NOFOLLOW) == -1)
 		goto out;
-	if (st.st_ino != j->open_st.st_ino || st.st_dev != j->open_st.st_dev) {
+	if (st.st_ino != j->open_sig.ino || st.st_dev != j->open_sig.dev) {
 		errno = ESTALE;
 		goto out;
 	}
@@ -2358,7 +2370,7 @@ recover_terminal(struct watch *w, struct file_rec *r, const struct stat *st)
 	int state = r->state;
 
 	j->id = r->id;
-	j->st = *st;
+	fsig_of(&j->sig, st);
 	j->src_in_staging = 1;
 	memcpy(j->sha256, r->sha256, sizeof(j->sha256));
 	if (state == ST_MANIFESTED && jc(j)->action == ACTION_MOVE) {
@@ -2395,7 +2407,7 @@ recover_one(struct watch *w, struct file_rec *r)
 	j->id = r->id;
 	j->attempts = r->attempts;
 	if (present)
-		j->st = st;
+		fsig_of(&j->sig, &st);
 	j->src_in_staging = present;
 	if (r->sha256[0]) {
 		memcpy(j->sha256, r->sha256, sizeof(j->sha256));
