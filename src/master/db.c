@@ -41,13 +41,6 @@ state_is_terminal(int state)
 	    state == ST_REJECTED || state == ST_FAILED;
 }
 
-/* The states that hold their content in the archive: IN_ARCHIVE_SQL. */
-static int
-state_in_archive(int state)
-{
-	return state == ST_HASHED || state == ST_MOVED || state == ST_MANIFESTED;
-}
-
 void
 file_rec_free(struct file_rec *r)
 {
@@ -208,10 +201,10 @@ static const struct migration {
 	 * HASHED -> MOVED -> MANIFESTED rewrote its entry each time, and
 	 * files_sha256 took every hash again: with 1,000,000 rows each was a
 	 * random index page per commit per file, more than a quarter of the
-	 * time per file.  The claim on the content is now the column holder (1 or
-	 * NULL: NULLs never collide in a unique index), set with the hash
-	 * and cleared when the row leaves the archive states; the CHECK that
-	 * db_migrate_holder adds keeps it equal to the state test.  Rows
+	 * time per file.  The claim on the content is now the column holder
+	 * (1 or NULL: NULLs never collide in a unique index), set with the
+	 * hash and cleared when the row leaves the archive states; the CHECK
+	 * that db_migrate_holder adds keeps it equal to the state test.  Rows
 	 * without a hash are not in the index.
 	 */
 	{ "ALTER TABLE files ADD COLUMN holder INTEGER;"
@@ -953,13 +946,15 @@ db_file_set_state_stmts(struct db *db, int64_t id, int state, const char *detail
 	char now[32];
 
 	/*
-	 * To MOVED or MANIFESTED a row comes from HASHED: holder is set.
-	 * Else ?4 is 1 for HASHED, and NULL (unbound) for the rest.
+	 * To MOVED or MANIFESTED a row comes from HASHED: its holder stays.
+	 * Else it is set: 1 for HASHED, NULL outside the archive states.
 	 */
-	if (!state_in_archive(state) || state == ST_HASHED) {
+	if (state != ST_MOVED && state != ST_MANIFESTED) {
 		st = db->stmt[S_SET_STATE_HOLDER];
 		if (state == ST_HASHED)
 			sqlite3_bind_int(st, 4, 1);
+		else
+			sqlite3_bind_null(st, 4);
 	}
 	db_now(now);
 	sqlite3_bind_int64(st, 1, id);

@@ -1477,9 +1477,9 @@ job_use_collision_name(struct job *j)
 }
 
 /*
- * Same filesystem: move the very file we hashed and synced.  With sdirp
- * (group commit) neither directory is fsynced here: the staging directory
- * is handed back open for the caller to fsync with the destination.
+ * Same filesystem: move the very file we hashed and synced.  Neither
+ * directory is fsynced here: the staging directory is handed back open in
+ * *sdirp for the caller to fsync with the destination.
  */
 static int
 job_rename_source(struct job *j, int *sdirp)
@@ -1499,12 +1499,8 @@ job_rename_source(struct job *j, int *sdirp)
 	if ((rc = privop_rename(sdir, sbase, j->destdirfd, dest_base(j))) == -1)
 		goto out;
 	j->src_in_staging = 0;
-	if (sdirp != NULL) {
-		*sdirp = sdir;
-		return 0;
-	}
-	if (privop_fsync_dir(j->destdirfd) == -1 || privop_fsync_dir(sdir) == -1)
-		rc = -1;
+	*sdirp = sdir;
+	return 0;
 out:
 	saved = errno;
 	close(sdir);
@@ -1512,24 +1508,17 @@ out:
 	return rc;
 }
 
-/* Is the file linked into the archive (not renamed there)? */
-static int
-job_links(const struct job *j)
-{
-	return j->kind == K_COPY || jc(j)->action == ACTION_LINK;
-}
-
 /*
  * Give the file its archive name: link the synced temp copy or (action
- * link) the very file that was hashed, leaving the archive directory
- * unsynced; or rename the source, handing its staging directory's fd to
- * *sdirp for the caller to sync both, or with sdirp NULL syncing both.
- * -1 with errno; EEXIST: the name is taken.
+ * link) the very file that was hashed; or rename the source, handing its
+ * staging directory's fd to *sdirp (else left as it is).  No directory is
+ * synced: the caller syncs the archive directory and that one.  -1 with
+ * errno; EEXIST: the name is taken.
  */
 static int
 job_place(struct job *j, int *sdirp)
 {
-	if (job_links(j))
+	if (j->kind == K_COPY || jc(j)->action == ACTION_LINK)
 		return privop_link_tmp(j->kind == K_COPY ? j->tmpfd :
 		    j->srcfd, j->destdirfd, dest_base(j));
 	return job_rename_source(j, sdirp);
@@ -1538,7 +1527,7 @@ job_place(struct job *j, int *sdirp)
 static void
 job_publish(struct job *j)
 {
-	int rc;
+	int rc, saved, sdir = -1;
 
 	if (j->name_try == 1) {
 		j->name_try = 2;	/* from now on the collision name */
@@ -1558,9 +1547,16 @@ job_publish(struct job *j)
 		}
 		j->nosync = 0;
 	}
-	rc = job_place(j, NULL);
-	if (rc == 0 && job_links(j))
+	rc = job_place(j, &sdir);
+	if (rc == 0)
 		rc = privop_fsync_dir(j->destdirfd);
+	if (rc == 0 && sdir != -1)
+		rc = privop_fsync_dir(sdir);
+	if (sdir != -1) {
+		saved = errno;
+		close(sdir);
+		errno = saved;
+	}
 	if (rc == -1 && errno == EEXIST) {
 		/* ours from before a crash, a twin, or another file? */
 		job_verify_existing(j);

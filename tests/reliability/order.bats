@@ -48,3 +48,21 @@ traced_corpus_audited() {
 @test "regress: every same-filesystem file is synced, renamed, both dirs synced, committed, then manifested" {
 	traced_corpus_audited
 }
+
+@test "regress: a same-filesystem file that takes a collision name (the one-file path) is renamed, both dirs synced, committed, then manifested" {
+	local i n
+	n=$(scale 4 20)
+	# same base name in two subdirectories, different contents: one
+	# of each pair finds its archive name taken and leaves the batch
+	for i in $(seq 1 "$n"); do
+		mkdir -p "$T/gen/a$i" "$T/gen/b$i"
+		printf 'first %s %s' "$i" "$RANDOM" >"$T/gen/a$i/same$i.dat"
+		printf 'second %s %s' "$i" "$RANDOM" >"$T/gen/b$i/same$i.dat"
+	done
+	release_gen
+	traced_run
+	# the collision names: a ~ and 12 hex digits before the suffix
+	[ "$(find "$WH" -type f -name 'same*~????????????.dat' | wc -l)" -eq "$n" ]
+	audit $((2 * n))
+	check_invariants
+}
