@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <fnmatch.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1248,23 +1249,24 @@ job_remove_sidecar(struct job *j, int dfd, const char *base)
 	buf_free(&side);
 }
 
+/* Does removing j's source touch its staging directory? */
+static int
+job_has_source(const struct job *j)
+{
+	return j->src_in_staging || jc(j)->complete == COMPLETE_SIDECAR;
+}
+
 /*
  * Unlink the source (still in staging unless renamed away) and its
- * sidecar.  The staging directory is handed back in *dfdp, to be fsynced
- * by the caller, or -1 when there was nothing to remove.  Returns 0, or -1
- * (logged; recovery retries at the next start).
+ * sidecar from dfd, their staging directory (job_has_source).  Returns 0,
+ * or -1 (logged; recovery retries at the next start).
  */
 static int
-job_unlink_source(struct job *j, int *dfdp)
+job_unlink_at(struct job *j, int dfd)
 {
-	const char *base;
-	int dfd, rc = 0, saved;
+	const char *base = job_base(j);
+	int rc = 0;
 
-	*dfdp = -1;
-	if (!j->src_in_staging && jc(j)->complete != COMPLETE_SIDECAR)
-		return 0;
-	if ((dfd = privop_open_parent(j->w->fd, j->rel, &base)) == -1)
-		goto fail;
 	if (j->src_in_staging) {
 		rc = privop_unlink_if_same(dfd, base, j->sig.dev,
 		    j->sig.ino);
@@ -1273,18 +1275,39 @@ job_unlink_source(struct job *j, int *dfdp)
 			    job_logpath(j));
 	}
 	if (rc == -1) {
-		saved = errno;
-		close(dfd);
-		errno = saved;
-		goto fail;
+		log_ev(LOG_ERR, "source_remove_failed", "path=%s errno=%d",
+		    job_logpath(j), errno);
+		return -1;
 	}
 	job_remove_sidecar(j, dfd, base);
+	return 0;
+}
+
+/*
+ * job_unlink_at, with the staging directory opened here and handed back
+ * in *dfdp to be fsynced by the caller (-1 when there was nothing to
+ * remove).
+ */
+static int
+job_unlink_source(struct job *j, int *dfdp)
+{
+	const char *base;
+	int dfd;
+
+	*dfdp = -1;
+	if (!job_has_source(j))
+		return 0;
+	if ((dfd = privop_open_parent(j->w->fd, j->rel, &base)) == -1) {
+		log_ev(LOG_ERR, "source_remove_failed", "path=%s errno=%d",
+		    job_logpath(j), errno);
+		return -1;
+	}
+	if (job_unlink_at(j, dfd) == -1) {
+		close(dfd);
+		return -1;
+	}
 	*dfdp = dfd;
 	return 0;
-fail:
-	log_ev(LOG_ERR, "source_remove_failed", "path=%s errno=%d",
-	    job_logpath(j), errno);
-	return -1;
 }
 
 /* Last step: the source goes, its directory is fsynced, then recorded. */
@@ -1477,56 +1500,55 @@ job_use_collision_name(struct job *j)
 }
 
 /*
- * Same filesystem: move the very file we hashed and synced.  Neither
- * directory is fsynced here: the staging directory is handed back open in
- * *sdirp for the caller to fsync with the destination.
+ * Same filesystem: move the very file we hashed and synced from its
+ * staging directory sdir to the archive directory ddir.  Neither is
+ * fsynced here.
  */
 static int
-job_rename_source(struct job *j, int *sdirp)
+job_rename_source(struct job *j, int ddir, int sdir)
 {
-	const char *sbase;
+	const char *sbase = job_base(j);
 	struct stat st;
-	int sdir, rc = -1, saved;
 
-	if ((sdir = privop_open_parent(j->w->fd, j->rel, &sbase)) == -1)
-		return -1;
 	if (fstatat(sdir, sbase, &st, AT_SYMLINK_NOFOLLOW) == -1)
-		goto out;
+		return -1;
 	if (st.st_ino != j->open_sig.ino || st.st_dev != j->open_sig.dev) {
 		errno = ESTALE;
-		goto out;
+		return -1;
 	}
-	if ((rc = privop_rename(sdir, sbase, j->destdirfd, dest_base(j))) == -1)
-		goto out;
+	if (privop_rename(sdir, sbase, ddir, dest_base(j)) == -1)
+		return -1;
 	j->src_in_staging = 0;
-	*sdirp = sdir;
 	return 0;
-out:
-	saved = errno;
-	close(sdir);
-	errno = saved;
-	return rc;
+}
+
+/* Does j's file reach the archive by a rename of its source? */
+static int
+job_renames(const struct job *j)
+{
+	return j->kind != K_COPY && jc(j)->action != ACTION_LINK;
 }
 
 /*
- * Give the file its archive name: link the synced temp copy or (action
- * link) the very file that was hashed; or rename the source, handing its
- * staging directory's fd to *sdirp (else left as it is).  No directory is
- * synced: the caller syncs the archive directory and that one.  -1 with
- * errno; EEXIST: the name is taken.
+ * Give the file its archive name in ddir: link the synced temp copy or
+ * (action link) the very file that was hashed; or rename the source out
+ * of sdir, its staging directory (job_renames).  No directory is synced:
+ * the caller syncs ddir and, after a rename, sdir.  -1 with errno; EEXIST:
+ * the name is taken.
  */
 static int
-job_place(struct job *j, int *sdirp)
+job_place(struct job *j, int ddir, int sdir)
 {
-	if (j->kind == K_COPY || jc(j)->action == ACTION_LINK)
+	if (!job_renames(j))
 		return privop_link_tmp(j->kind == K_COPY ? j->tmpfd :
-		    j->srcfd, j->destdirfd, dest_base(j));
-	return job_rename_source(j, sdirp);
+		    j->srcfd, ddir, dest_base(j));
+	return job_rename_source(j, ddir, sdir);
 }
 
 static void
 job_publish(struct job *j)
 {
+	const char *sbase;
 	int rc, saved, sdir = -1;
 
 	if (j->name_try == 1) {
@@ -1547,7 +1569,12 @@ job_publish(struct job *j)
 		}
 		j->nosync = 0;
 	}
-	rc = job_place(j, &sdir);
+	rc = 0;
+	if (job_renames(j) && (sdir = privop_open_parent(j->w->fd, j->rel,
+	    &sbase)) == -1)
+		rc = -1;
+	if (rc == 0)
+		rc = job_place(j, j->destdirfd, sdir);
 	if (rc == 0)
 		rc = privop_fsync_dir(j->destdirfd);
 	if (rc == 0 && sdir != -1)
@@ -1739,33 +1766,117 @@ job_manifest(struct job *j)
  */
 #define BATCH_BACKLOG_WAIT_NS	(NS / 10)
 
+/*
+ * The directories a batch touches, each opened once however many of its
+ * files are in it (archive directories under a destination root, staging
+ * directories under a watch root) and fsynced once (dirset_sync).  A
+ * directory reached by two names shares one slot.
+ */
 struct dirset {
 	struct {
 		dev_t	 dev;
 		ino_t	 ino;
-		int	 fd;		/* borrowed from a job */
+		int	 fd;
 		int	 err;		/* errno of a failed fsync, else 0 */
 	}	*d;
 	size_t	 n;
+	struct htab byname;		/* "rootfd:dir" -> slot + 1 */
 };
 
-/* Slot of dirfd's directory, added if new; -1 if it cannot be fstat'ed. */
-static int
-dirset_add(struct dirset *ds, int fd)
+static void
+dirset_init(struct dirset *ds, size_t max)
 {
-	struct stat st;
+	ds->d = xcalloc(max, sizeof(*ds->d));
+	ds->n = 0;
+	htab_init(&ds->byname);
+}
+
+/* Close every directory; the set can be filled again. */
+static void
+dirset_clear(struct dirset *ds)
+{
 	size_t i;
 
-	if (fstat(fd, &st) == -1)
-		return -1;
+	for (i = 0; i < ds->n; i++)
+		close(ds->d[i].fd);
+	ds->n = 0;
+	htab_free(&ds->byname);
+	htab_init(&ds->byname);
+}
+
+static void
+dirset_free(struct dirset *ds)
+{
+	dirset_clear(ds);
+	htab_free(&ds->byname);
+	free(ds->d);
+}
+
+/*
+ * Slot of the directory dir below rootfd (created with its parents when
+ * mk), opened at its first use in the batch; -1 with errno.
+ */
+static int
+dirset_open(struct dirset *ds, int rootfd, const char *dir, int mk)
+{
+	struct stat st;
+	struct buf key;
+	size_t i;
+	void *v;
+	int fd, slot = -1, saved;
+
+	buf_init(&key);
+	buf_printf(&key, "%d:%s", rootfd, dir);
+	if ((v = htab_get(&ds->byname, key.data)) != NULL) {
+		buf_free(&key);
+		return (int)((intptr_t)v - 1);
+	}
+	fd = mk ? privop_mkdirs(rootfd, dir) : privop_open_dir(rootfd, dir);
+	if (fd == -1 || fstat(fd, &st) == -1)
+		goto out;
 	for (i = 0; i < ds->n; i++)
 		if (ds->d[i].dev == st.st_dev && ds->d[i].ino == st.st_ino)
-			return (int)i;
-	ds->d[ds->n].dev = st.st_dev;
-	ds->d[ds->n].ino = st.st_ino;
-	ds->d[ds->n].fd = fd;
-	ds->d[ds->n].err = 0;
-	return (int)ds->n++;
+			break;
+	if (i < ds->n) {
+		close(fd);
+	} else {
+		ds->d[i].dev = st.st_dev;
+		ds->d[i].ino = st.st_ino;
+		ds->d[i].fd = fd;
+		ds->d[i].err = 0;
+		ds->n++;
+	}
+	fd = -1;
+	slot = (int)i;
+	htab_put(&ds->byname, key.data, (void *)(intptr_t)(slot + 1));
+out:
+	saved = errno;
+	if (fd != -1)
+		close(fd);
+	buf_free(&key);
+	errno = saved;
+	return slot;
+}
+
+/* Slot of the directory holding rel (below rootfd), as dirset_open. */
+static int
+dirset_parent(struct dirset *ds, int rootfd, const char *rel, int mk)
+{
+	const char *base;
+	char *dir = privop_dirname(rel, &base);
+	int slot, saved;
+
+	slot = dirset_open(ds, rootfd, dir, mk);
+	saved = errno;
+	free(dir);
+	errno = saved;
+	return slot;
+}
+
+static int
+dirset_fd(const struct dirset *ds, int slot)
+{
+	return slot < 0 ? -1 : ds->d[slot].fd;
 }
 
 static void
@@ -1795,7 +1906,6 @@ struct bent {
 	struct job	*held;		/* a duplicate of orig, out of the batch */
 	int64_t		 orig;
 	char		*orig_dest;
-	int		 sdir;		/* staging dir to fsync, or -1 */
 	int		 dslot, sslot;	/* their dirset slots */
 	struct file_rec	 r;
 	int		 have_r;
@@ -1959,22 +2069,24 @@ batch_publish(struct bent *b, size_t n, struct dirset *ds)
 	for (i = 0; i < n; i++) {
 		if ((j = b[i].j) == NULL)
 			continue;
-		if (job_open_destdir(j) == -1) {
+		if ((b[i].dslot = dirset_parent(ds, j->droot->fd, j->dest,
+		    1)) == -1) {
 			job_fail_errno(j, "create archive directory");
 			b[i].j = NULL;
 			continue;
 		}
-		rc = job_place(j, &b[i].sdir);
+		rc = 0;
+		if (job_renames(j) && (b[i].sslot = dirset_parent(ds,
+		    j->w->fd, j->rel, 0)) == -1)
+			rc = -1;
+		if (rc == 0)
+			rc = job_place(j, dirset_fd(ds, b[i].dslot),
+			    dirset_fd(ds, b[i].sslot));
 		if (rc == -1 && errno == EEXIST) {
 			job_verify_existing(j);	/* the one-file path */
 			b[i].j = NULL;
 			continue;
 		}
-		if (rc == 0 && (b[i].dslot = dirset_add(ds, j->destdirfd)) == -1)
-			rc = -1;
-		if (rc == 0 && b[i].sdir != -1 &&
-		    (b[i].sslot = dirset_add(ds, b[i].sdir)) == -1)
-			rc = -1;
 		if (rc == -1) {
 			job_fail_errno(j, "publish");
 			b[i].j = NULL;
@@ -2137,9 +2249,9 @@ batch_remove_sources(struct bent *b, size_t n, struct dirset *ds)
 {
 	struct job *j;
 	size_t i;
-	int dfd, began;
+	int began;
 
-	ds->n = 0;
+	dirset_clear(ds);	/* the archive's, and those renamed from */
 	for (i = 0; i < n; i++) {
 		b[i].sslot = -1;
 		if ((j = b[i].j) == NULL)
@@ -2149,19 +2261,15 @@ batch_remove_sources(struct bent *b, size_t n, struct dirset *ds)
 			b[i].j = NULL;
 			continue;
 		}
-		if (b[i].sdir != -1) {		/* renamed: its dir is synced */
-			close(b[i].sdir);
-			b[i].sdir = -1;
-		}
-		if (job_unlink_source(j, &dfd) == -1) {
-			job_finish(j);	/* recovery removes it later */
-			b[i].j = NULL;
-			continue;
-		}
-		b[i].sdir = dfd;
-		if (dfd != -1 && (b[i].sslot = dirset_add(ds, dfd)) == -1) {
+		if (!job_has_source(j))
+			continue;	/* renamed away: nothing left */
+		if ((b[i].sslot = dirset_parent(ds, j->w->fd, j->rel,
+		    0)) == -1) {
 			log_ev(LOG_ERR, "source_remove_failed", "path=%s"
 			    " errno=%d", job_logpath(j), errno);
+			job_finish(j);	/* recovery removes it later */
+			b[i].j = NULL;
+		} else if (job_unlink_at(j, dirset_fd(ds, b[i].sslot)) == -1) {
 			job_finish(j);
 			b[i].j = NULL;
 		}
@@ -2175,7 +2283,7 @@ batch_remove_sources(struct bent *b, size_t n, struct dirset *ds)
 			log_ev(LOG_ERR, "source_remove_failed", "path=%s"
 			    " errno=%d", job_logpath(j), errno);
 		} else {
-			if (b[i].sdir != -1)
+			if (b[i].sslot != -1)
 				j->src_in_staging = 0;
 			db_file_set_source_removed(env->db, j->id);
 		}
@@ -2207,7 +2315,7 @@ original_durable(int64_t id)
 static void
 batch_flush(void)
 {
-	struct dirset ds = { NULL, 0 };
+	struct dirset ds;
 	struct bent *b;
 	struct job *j;
 	size_t i, n = 0, ndirs = 0;
@@ -2216,11 +2324,10 @@ batch_flush(void)
 	if (s.batch_n == 0)
 		return;
 	b = xcalloc(s.batch_n, sizeof(*b));
-	ds.d = xcalloc(2 * s.batch_n, sizeof(*ds.d));
+	dirset_init(&ds, 2 * s.batch_n);
 	while ((j = TAILQ_FIRST(&s.batchq)) != NULL) {
 		job_batch_remove(j);
 		b[n].j = j;
-		b[n].sdir = -1;
 		b[n].dslot = b[n].sslot = -1;
 		n++;
 	}
@@ -2240,12 +2347,6 @@ batch_flush(void)
 	/* 2: link/rename, then one fsync per directory */
 	batch_publish(b, n, &ds);
 	ndirs = ds.n;
-	for (i = 0; i < n; i++) {
-		if (b[i].j == NULL && b[i].sdir != -1) {
-			close(b[i].sdir);
-			b[i].sdir = -1;
-		}
-	}
 
 	/* 3: MOVED, durable before any manifest line */
 	if (db_begin(env->db) == -1) {
@@ -2299,13 +2400,11 @@ out:
 	for (i = 0; i < n; i++) {
 		if (b[i].held != NULL)
 			job_retry(b[i].held, "its original is not durable yet");
-		if (b[i].sdir != -1)
-			close(b[i].sdir);
 		if (b[i].have_r)
 			file_rec_free(&b[i].r);
 		free(b[i].orig_dest);
 	}
-	free(ds.d);
+	dirset_free(&ds);
 	free(b);
 }
 

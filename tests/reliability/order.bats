@@ -66,3 +66,46 @@ traced_corpus_audited() {
 	audit $((2 * n))
 	check_invariants
 }
+
+# Directory opens of the master in $T/trace, by the directory opened:
+# "PATH COUNT" for every directory opened more than once by one process.
+dir_opens() {
+	python3 - "$T/trace" <<-'PY'
+	import collections, re, sys
+	pat = re.compile(r'^(\d+) +openat2?\(.*O_DIRECTORY.*\) = \d+<([^>]*)>$')
+	first, n = None, collections.Counter()
+	for line in open(sys.argv[1]):
+	    m = pat.match(line.rstrip("\n"))
+	    if not m:
+	        continue
+	    first = first or m.group(1)
+	    if m.group(1) == first:
+	        n[m.group(2)] += 1
+	for path, k in sorted(n.items()):
+	    print(path, k)
+	PY
+}
+
+@test "regress: a batch opens its archive and staging directories once, not once per file" {
+	local n batches
+	n=$(scale 40 200)
+	mount_tmpfs "$T/wh"
+	gen_corpus "$n" 4	# in the staging root: checked without an open
+	release_gen
+	traced_run
+	audit "$n"
+	batches=$(grep -c '"event":"batch_committed"' "$LOG")
+	dir_opens >"$T/opens"
+	cat "$T/opens" >&2
+	# each directory: at most once to publish and once to remove the
+	# sources per batch, plus the start-up scan and the watch; before,
+	# once per file in both steps
+	python3 - "$T/opens" "$batches" "$n" <<-'PY'
+	import sys
+	batches, n = int(sys.argv[2]), int(sys.argv[3])
+	worst = max(int(l.split()[-1]) for l in open(sys.argv[1]))
+	assert batches < n, (batches, n)	# some batch held several files
+	assert worst <= 2 * batches + 4, (worst, batches)
+	PY
+	check_invariants
+}
