@@ -1746,8 +1746,9 @@ job_manifest(struct job *j)
 #define BATCH_MAX	1024
 /*
  * A batched file holds up to four descriptors until its batch is flushed
- * (the source, the temp file, the archive directory, and the staging
- * directory while it is renamed), so a batch is also bounded by the
+ * (the source and the temp file; its archive directory and, while it is
+ * renamed, its staging directory, which files of the same directories
+ * share, see struct dirset), so a batch is also bounded by the
  * descriptor limit, with room kept for the rest (workers, watches, the
  * database, manifests, control clients).  No job starts while the batch
  * and the jobs in the workers fill it: a backlog never turns into open
