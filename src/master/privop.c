@@ -278,7 +278,7 @@ privop_unlink_if_same(int dirfd, const char *name, dev_t dev, ino_t ino)
 	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == -1)
 		return errno == ENOENT ? 1 : -1;
 	if (st.st_dev != dev || st.st_ino != ino)
-		return 1;
+		return 2;
 	if (unlinkat(dirfd, name, 0) == -1)
 		return errno == ENOENT ? 1 : -1;
 	return 0;

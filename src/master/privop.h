@@ -40,8 +40,8 @@ int	privop_rename(int sdirfd, const char *sname, int ddirfd,
 int	privop_fsync_dir(int dirfd);
 /*
  * Unlink name in dirfd only if it still is the file (dev, ino): returns 0
- * when removed, 1 if it is gone or is another file now (left alone), -1 on
- * error.  A window remains between the fstatat and the unlinkat (and, in
+ * when removed, 1 if it is gone, 2 if it is another file now (left alone),
+ * -1 on error.  A window remains between the fstatat and the unlinkat (and, in
  * sched.c, before a same-filesystem rename): a writer that replaces the name
  * in exactly that instant loses its new file.  POSIX has no unlink-if-inode;
  * upstream writers that rename into place make the window harmless.

@@ -247,11 +247,28 @@ job_park(struct job *j, int state)
 	job_check_idle();
 }
 
-/* Done: the source is gone from staging, nothing to remember. */
+/*
+ * Done: the source is gone from staging, nothing to remember.  If another
+ * file took its name before the source could go (the producer dropped the
+ * same name again, and its events found this job on its way), that file
+ * is looked at now, not at the next rescan: its job is made before this
+ * one leaves, so --once does not stop in between.
+ */
 static void
 job_finish(struct job *j)
 {
+	struct watch *w = j->w;
+	char *rel;
+
+	if (!j->name_taken) {
+		job_free(j);
+		return;
+	}
+	rel = xstrdup(j->rel);
+	htab_del(&w->jobs, rel);
+	sched_notice(w, rel, 0);
 	job_free(j);
+	free(rel);
 }
 
 /* --- name rules --- */
@@ -1271,8 +1288,13 @@ job_unlink_at(struct job *j, int dfd)
 		rc = privop_unlink_if_same(dfd, base, j->sig.dev,
 		    j->sig.ino);
 		if (rc == 1)
+			log_ev(LOG_WARN, "source_gone", "path=%s",
+			    job_logpath(j));
+		if (rc == 2) {
 			log_ev(LOG_WARN, "source_replaced", "path=%s",
 			    job_logpath(j));
+			j->name_taken = 1;
+		}
 	}
 	if (rc == -1) {
 		log_ev(LOG_ERR, "source_remove_failed", "path=%s errno=%d",

@@ -66,6 +66,7 @@ struct job {
 	int			 manifest_failures;	/* resumed from the DB at start-up */
 	int			 manifest_fresh;	/* MOVED just now: no line can exist yet */
 	int			 src_in_staging;
+	int			 name_taken;	/* another file holds its staging name */
 	char			 sha256[65];
 	char			 xxh128[33];
 	struct worker		*worker;

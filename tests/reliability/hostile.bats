@@ -2,7 +2,8 @@
 # Scenario 8, the items tests/integration/hostile.bats does not cover:
 # names with a newline, quotes, backslashes or invalid UTF-8, a device
 # node, a file appended to and a file replaced under its name while a
-# worker copies it.  Each gets a precise state, nothing partial is
+# worker copies it, a file dropped again under its name before the first
+# one's source is removed.  Each gets a precise state, nothing partial is
 # published, and the daemon stays up.
 
 load lib
@@ -248,5 +249,38 @@ all_ingested() {
 	assert_success
 	wait_until 60 all_ingested || dump_unfinished
 	stop_daemon
+	check_invariants
+}
+
+manifest_names() { manifest_lines | grep -qF "/$1\""; }
+
+@test "regress: a file dropped again under its name before the first one's source is removed is ingested in the same run, not at the next rescan" {
+	local pid rc=0
+	needs_strace
+	printf 'the first' >"$T/gen/again.csv"
+	release_gen
+	# every fdatasync of the master returns a second late: the first
+	# file's manifest line is written a while before its source goes
+	# shellcheck disable=SC2046
+	no_lsan strace -qq -o /dev/null -e trace=fdatasync \
+	    -e inject=fdatasync:delay_exit=1000000 \
+	    "$INGESTD" $(ingestd_args) --once 2>>"$LOG" &
+	pid=$!
+	wait_until 60 manifest_names again.csv
+	printf 'the second' >"$T/gen/again.csv"
+	"$INVARIANTS" record "$T/gen" "$T/dropped" "$T/gen/again.csv"
+	mv "$T/gen/again.csv" "$IN/again.csv"
+	wait "$pid" || rc=$?
+	assert_equal "$rc" 0
+	log_has '"event":"source_replaced"' ||
+	    fail "the source went before the second file landed (test timing)"
+	# both contents archived (the second under a collision name), the
+	# name free in staging again, all in the one --once run
+	run db "SELECT state, size FROM files WHERE relpath = 'again.csv' ORDER BY id"
+	assert_output "$(printf 'MANIFESTED|9\nMANIFESTED|10')"
+	assert_equal "$(cat "$WH"/ingest_date=*/again*.csv | sort | tr '\n' ' ')" \
+	    "the firstthe second "
+	run find "$IN" -type f
+	assert_output ""
 	check_invariants
 }
