@@ -1301,7 +1301,8 @@ job_unlink_at(struct job *j, int dfd)
 		    job_logpath(j), errno);
 		return -1;
 	}
-	job_remove_sidecar(j, dfd, base);
+	if (!j->name_taken)	/* else it may be the new file's sidecar */
+		job_remove_sidecar(j, dfd, base);
 	return 0;
 }
 

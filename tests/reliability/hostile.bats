@@ -254,22 +254,26 @@ all_ingested() {
 
 manifest_names() { manifest_lines | grep -qF "/$1\""; }
 
-@test "regress: a file dropped again under its name before the first one's source is removed is ingested in the same run, not at the next rescan" {
-	local pid rc=0
-	needs_strace
+# drop_twice [INGESTD ARGS]: again.csv, then, once its manifest line is
+# written and before its source is removed, again.csv once more; in
+# sidecar mode each with its again.csv.ok.  The master's fdatasyncs
+# return a second late (strace), which holds that window open.
+drop_twice() {
+	local pid rc=0 sidecar=0
+	[ "$*" = "--mode sidecar" ] && sidecar=1
 	printf 'the first' >"$T/gen/again.csv"
 	release_gen
-	# every fdatasync of the master returns a second late: the first
-	# file's manifest line is written a while before its source goes
+	[ "$sidecar" = 0 ] || : >"$IN/again.csv.ok"
 	# shellcheck disable=SC2046
 	no_lsan strace -qq -o /dev/null -e trace=fdatasync \
 	    -e inject=fdatasync:delay_exit=1000000 \
-	    "$INGESTD" $(ingestd_args) --once 2>>"$LOG" &
+	    "$INGESTD" $(ingestd_args) "$@" --once 2>>"$LOG" &
 	pid=$!
 	wait_until 60 manifest_names again.csv
 	printf 'the second' >"$T/gen/again.csv"
 	"$INVARIANTS" record "$T/gen" "$T/dropped" "$T/gen/again.csv"
 	mv "$T/gen/again.csv" "$IN/again.csv"
+	[ "$sidecar" = 0 ] || : >"$IN/again.csv.ok"
 	wait "$pid" || rc=$?
 	assert_equal "$rc" 0
 	log_has '"event":"source_replaced"' ||
@@ -283,4 +287,14 @@ manifest_names() { manifest_lines | grep -qF "/$1\""; }
 	run find "$IN" -type f
 	assert_output ""
 	check_invariants
+}
+
+@test "regress: a file dropped again under its name before the first one's source is removed is ingested in the same run, not at the next rescan" {
+	needs_strace
+	drop_twice
+}
+
+@test "regress: the same with sidecars: the second file's sidecar is left to it, and it is ingested in the same run" {
+	needs_strace
+	drop_twice --mode sidecar
 }
