@@ -265,7 +265,8 @@ job_finish(struct job *j)
 		return;
 	}
 	rel = xstrdup(j->rel);
-	htab_del(&w->jobs, rel);
+	if (htab_get(&w->jobs, rel) == j)
+		htab_del(&w->jobs, rel);
 	sched_notice(w, rel, 0);
 	job_free(j);
 	free(rel);
