@@ -96,6 +96,34 @@ job_base(const struct job *j)
 	return slash ? slash + 1 : j->rel;
 }
 
+/* j's hashes ("" when it has none yet). */
+static const char *
+job_sha256(const struct job *j)
+{
+	return j->h != NULL ? j->h->sha256 : "";
+}
+
+static const char *
+job_xxh128(const struct job *j)
+{
+	return j->h != NULL ? j->h->xxh128 : "";
+}
+
+static const char *
+job_sc_sha256(const struct job *j)
+{
+	return j->h != NULL ? j->h->sc_sha256 : "";
+}
+
+/* j's hashes, to be filled in. */
+static struct jhash *
+job_hashes(struct job *j)
+{
+	if (j->h == NULL)
+		j->h = xcalloc(1, sizeof(*j->h));
+	return j->h;
+}
+
 /* dir/name into b (no printf: it runs a few times per file) */
 static void
 path_add(struct buf *b, const char *dir, const char *name)
@@ -200,6 +228,7 @@ job_free(struct job *j)
 	wrules_unref(j->r);
 	free(j->rel);
 	free(j->dest);
+	free(j->h);
 	free(j);
 	job_check_idle();
 }
@@ -415,7 +444,8 @@ sidecar_read(struct job *j, const char **why)
 	int fd;
 
 	j->sc_size = -1;
-	j->sc_sha256[0] = '\0';
+	if (j->h != NULL)
+		j->h->sc_sha256[0] = '\0';
 	buf_init(&rel);
 	buf_printf(&rel, "%s%s", j->rel, jc(j)->sidecar_suffix);
 	fd = privop_open_source(j->w->fd, rel.data, &st, &swhy);
@@ -455,8 +485,9 @@ sidecar_read(struct job *j, const char **why)
 				return -1;
 			}
 			for (n = 0; n < 64; n++)
-				j->sc_sha256[n] = (char)(val[n] | 0x20);
-			j->sc_sha256[64] = '\0';
+				job_hashes(j)->sc_sha256[n] =
+				    (char)(val[n] | 0x20);
+			j->h->sc_sha256[64] = '\0';
 		}
 	}
 	return 0;
@@ -812,8 +843,8 @@ job_dest_compute(struct job *j)
 	dir = privop_dirname(j->rel, &c.name);
 	c.relpath = dir;
 	c.watch = j->w->name;
-	c.sha256 = j->sha256[0] ? j->sha256 : NULL;
-	c.xxh128 = j->xxh128[0] ? j->xxh128 : NULL;
+	c.sha256 = job_sha256(j);	/* "" expands as unknown */
+	c.xxh128 = job_xxh128(j);
 	buf_init(&b);
 	if (template_expand(j->droot->tmpl, &c, &b, &why) == -1) {
 		free(dir);
@@ -1231,18 +1262,20 @@ job_dry_run_verdict(struct job *j)
 	char *dest = NULL;
 	int dup;
 
-	dup = env->db ? db_find_content(env->db, j->sha256, 0, &orig, &dest) : 0;
-	if (dup != 1 && htab_get(&s.dry_seen, j->sha256) != NULL)
+	dup = env->db ? db_find_content(env->db, job_sha256(j), 0, &orig,
+	    &dest) : 0;
+	if (dup != 1 && htab_get(&s.dry_seen, job_sha256(j)) != NULL)
 		dup = 1;
 	if (dup == 1) {
 		log_ev(LOG_INFO, "would_skip_duplicate", "path=%s sha256=%s"
-		    " original=%s", job_logpath(j), j->sha256, dest ? dest : "");
+		    " original=%s", job_logpath(j), job_sha256(j),
+		    dest ? dest : "");
 	} else if (job_dest_compute(j) == 0) {
-		htab_put(&s.dry_seen, j->sha256, j);
+		htab_put(&s.dry_seen, job_sha256(j), j);
 		free(dest);
 		dest = job_dest_path(j);
 		log_ev(LOG_INFO, "would_ingest", "path=%s dest=%s sha256=%s"
-		    " bytes=%lld", job_logpath(j), dest, j->sha256,
+		    " bytes=%lld", job_logpath(j), dest, job_sha256(j),
 		    (long long)j->open_sig.size);
 	} else {
 		return;		/* job_dest_compute rejected it */
@@ -1375,7 +1408,7 @@ job_dispose_duplicate(struct job *j)
 		rc = privop_rename(dfd, base, j->r->dupfd, name.data);
 		if (rc == -1 && errno == EEXIST) {
 			buf_reset(&name);
-			template_collision_name(base, j->sha256, &name);
+			template_collision_name(base, job_sha256(j), &name);
 			rc = privop_rename(dfd, base, j->r->dupfd, name.data);
 		}
 		if (rc == 0 && (privop_fsync_dir(j->r->dupfd) == -1 ||
@@ -1411,14 +1444,14 @@ job_dispose_duplicate(struct job *j)
 static void
 job_duplicate(struct job *j, int64_t orig, const char *orig_dest)
 {
-	if (db_file_set_duplicate(env->db, j->id, j->sha256, j->xxh128,
-	    orig) == -1) {
+	if (db_file_set_duplicate(env->db, j->id, job_sha256(j),
+	    job_xxh128(j), orig) == -1) {
 		job_retry(j, "database write failed");
 		return;
 	}
 	log_ev(LOG_INFO, "file_duplicate", "path=%s id=%lld sha256=%s"
 	    " original_id=%lld original=%s", job_logpath(j), (long long)j->id,
-	    j->sha256, (long long)orig, orig_dest ? orig_dest : "");
+	    job_sha256(j), (long long)orig, orig_dest ? orig_dest : "");
 	metrics_file_done(j->w->name, ST_SKIPPED_DUPLICATE, 0, 0);
 	job_close_fds(j);	/* the O_TMPFILE copy vanishes */
 	j->state = ST_SKIPPED_DUPLICATE;
@@ -1429,7 +1462,7 @@ static void
 job_verified(struct job *j, const char *sha)
 {
 	j->verifying = 0;
-	if (strcmp(sha, j->sha256) == 0) {
+	if (strcmp(sha, job_sha256(j)) == 0) {
 		log_ev(LOG_INFO, "archive_copy_adopted", "path=%s dest=%s",
 		    job_logpath(j), j->dest);
 		job_close_fds(j);	/* our own copy is not needed */
@@ -1474,12 +1507,12 @@ sched_job_result(struct job *j, const struct msg_result *res)
 		job_rediscover(j, &sig, "replaced during copy");
 		goto out;
 	}
-	if (j->sc_sha256[0] != '\0' && strcmp(sha, j->sc_sha256) != 0) {
+	if (*job_sc_sha256(j) != '\0' && strcmp(sha, job_sc_sha256(j)) != 0) {
 		job_reject(j, "sidecar mismatch: sha256");	/* temp vanishes */
 		goto out;
 	}
-	memcpy(j->sha256, sha, sizeof(sha));
-	hex_encode(res->xxh128, sizeof(res->xxh128), j->xxh128);
+	memcpy(job_hashes(j)->sha256, sha, sizeof(sha));
+	hex_encode(res->xxh128, sizeof(res->xxh128), j->h->xxh128);
 	if (env->conf->dry_run) {
 		job_dry_run_verdict(j);
 		goto out;
@@ -1512,7 +1545,7 @@ job_use_collision_name(struct job *j)
 
 	buf_init(&b);
 	buf_add(&b, j->dest, slash ? (size_t)(slash - j->dest) + 1 : 0);
-	template_collision_name(slash ? slash + 1 : j->dest, j->sha256, &b);
+	template_collision_name(slash ? slash + 1 : j->dest, job_sha256(j), &b);
 	free(j->dest);
 	j->dest = buf_release(&b);
 	log_ev(LOG_INFO, "archive_name_collision", "path=%s dest=%s", job_logpath(j),
@@ -1640,8 +1673,8 @@ job_manifest_rel(int64_t now_ns, const struct job *j, const char **why)
 	c.name = job_base(j);
 	c.relpath = "";
 	c.watch = j->w->name;
-	c.sha256 = j->sha256;
-	c.xxh128 = j->xxh128;
+	c.sha256 = job_sha256(j);
+	c.xxh128 = job_xxh128(j);
 	buf_init(&b);
 	if (template_expand(j->r->manifest.tmpl, &c, &b, why) == -1) {
 		log_ev(LOG_ERR, "manifest_template_failed", "reason=%s", *why);
@@ -1997,7 +2030,7 @@ batch_hashed(struct bent *b, size_t n)
 	for (i = 0; i < n; i++) {
 		if ((j = b[i].j) == NULL)
 			continue;
-		dup = db_find_content(env->db, j->sha256, j->id, &b[i].orig,
+		dup = db_find_content(env->db, job_sha256(j), j->id, &b[i].orig,
 		    &b[i].orig_dest);
 		if (dup == -1) {
 			job_retry(j, "database read failed");
@@ -2015,8 +2048,8 @@ batch_hashed(struct bent *b, size_t n)
 			b[i].j = NULL;	/* rejected */
 		} else {
 			dest = job_dest_path(j);
-			rc = db_file_set_hashed(env->db, j->id, j->sha256,
-			    j->xxh128, dest);
+			rc = db_file_set_hashed(env->db, j->id, job_sha256(j),
+			    job_xxh128(j), dest);
 			free(dest);
 			if (rc == -1) {
 				job_retry(j, "database write failed");
@@ -2492,7 +2525,7 @@ recover_terminal(struct watch *w, struct file_rec *r, const struct stat *st)
 	j->id = r->id;
 	fsig_of(&j->sig, st);
 	j->src_in_staging = 1;
-	memcpy(j->sha256, r->sha256, sizeof(j->sha256));
+	memcpy(job_hashes(j)->sha256, r->sha256, sizeof(j->h->sha256));
 	if (state == ST_MANIFESTED && jc(j)->action == ACTION_MOVE) {
 		log_ev(LOG_INFO, "recover_remove_source", "path=%s id=%lld",
 		    job_logpath(j), (long long)r->id);
@@ -2530,8 +2563,8 @@ recover_one(struct watch *w, struct file_rec *r)
 		fsig_of(&j->sig, &st);
 	j->src_in_staging = present;
 	if (r->sha256[0]) {
-		memcpy(j->sha256, r->sha256, sizeof(j->sha256));
-		memcpy(j->xxh128, r->xxh128, sizeof(j->xxh128));
+		memcpy(job_hashes(j)->sha256, r->sha256, sizeof(j->h->sha256));
+		memcpy(j->h->xxh128, r->xxh128, sizeof(j->h->xxh128));
 	}
 	if (r->dest != NULL && job_dest_from_db(j, r->dest) == -1)
 		log_ev(LOG_WARN, "recover_dest_unknown", "path=%s dest=%s",

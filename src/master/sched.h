@@ -33,6 +33,17 @@ struct fsig {
 	int64_t			 ctime_ns;
 };
 
+/*
+ * A job's content hashes, allocated when it first has one: a file that
+ * waits for its stability window carries none, which keeps a backlog
+ * small.
+ */
+struct jhash {
+	char	sha256[65];	/* "" until hashed */
+	char	xxh128[33];
+	char	sc_sha256[65];	/* the sha256 a sidecar vouches, or "" */
+};
+
 struct job {
 	struct watch		*w;
 	struct wrules		*r;		/* rules it runs under (a reference) */
@@ -62,13 +73,11 @@ struct job {
 	int			 name_try;	/* 0: own name, 1: switch to, 2: on collision name */
 	int			 closed;	/* close-write/moved-to seen */
 	int64_t			 sc_size;	/* size the sidecar vouches, or -1 */
-	char			 sc_sha256[65];	/* sha256 it vouches, or "" */
 	int			 manifest_failures;	/* resumed from the DB at start-up */
 	int			 manifest_fresh;	/* MOVED just now: no line can exist yet */
 	int			 src_in_staging;
 	int			 name_taken;	/* another file holds its staging name */
-	char			 sha256[65];
-	char			 xxh128[33];
+	struct jhash		*h;		/* NULL until hashed or vouched for */
 	struct worker		*worker;
 };
 
