@@ -41,7 +41,7 @@ struct fsig {
 struct jhash {
 	char	sha256[65];	/* "" until hashed */
 	char	xxh128[33];
-	char	sc_sha256[65];	/* the sha256 a sidecar vouches, or "" */
+	char	sc_sha256[65];	/* what a sidecar vouches, or "" */
 };
 
 struct job {
