@@ -1839,6 +1839,7 @@ struct dirset {
 	}	*d;
 	size_t	 n;
 	struct htab byname;		/* "rootfd:dir" -> slot + 1 */
+	struct buf key;			/* the lookup's, reused */
 };
 
 static void
@@ -1847,6 +1848,7 @@ dirset_init(struct dirset *ds, size_t max)
 	ds->d = xcalloc(max, sizeof(*ds->d));
 	ds->n = 0;
 	htab_init(&ds->byname);
+	buf_init(&ds->key);
 }
 
 /* Close every directory; the set can be filled again. */
@@ -1867,31 +1869,41 @@ dirset_free(struct dirset *ds)
 {
 	dirset_clear(ds);
 	htab_free(&ds->byname);
+	buf_free(&ds->key);
 	free(ds->d);
 }
 
 /*
- * Slot of the directory dir below rootfd (created with its parents when
- * mk), opened at its first use in the batch; -1 with errno.
+ * Slot of the directory holding rel (below rootfd), opened at its first
+ * use in the batch (created with its parents when mk); -1 with errno.
+ * Looking up a directory already open costs no allocation: files of a
+ * batch nearly always share theirs.
  */
 static int
-dirset_open(struct dirset *ds, int rootfd, const char *dir, int mk)
+dirset_parent(struct dirset *ds, int rootfd, const char *rel, int mk)
 {
+	const char *slash = strrchr(rel, '/'), *dir;
 	struct stat st;
-	struct buf key;
-	size_t i;
+	size_t i, off;
 	void *v;
-	int fd, slot = -1, saved;
+	int fd, saved;
 
-	buf_init(&key);
-	buf_printf(&key, "%d:%s", rootfd, dir);
-	if ((v = htab_get(&ds->byname, key.data)) != NULL) {
-		buf_free(&key);
+	buf_reset(&ds->key);
+	buf_printf(&ds->key, "%d:", rootfd);
+	off = ds->key.len;
+	buf_add(&ds->key, rel, slash != NULL ? (size_t)(slash - rel) : 0);
+	if ((v = htab_get(&ds->byname, ds->key.data)) != NULL)
 		return (int)((intptr_t)v - 1);
-	}
+	dir = ds->key.data + off;	/* rel's directory, "" for the root */
 	fd = mk ? privop_mkdirs(rootfd, dir) : privop_open_dir(rootfd, dir);
-	if (fd == -1 || fstat(fd, &st) == -1)
-		goto out;
+	if (fd == -1)
+		return -1;
+	if (fstat(fd, &st) == -1) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+		return -1;
+	}
 	for (i = 0; i < ds->n; i++)
 		if (ds->d[i].dev == st.st_dev && ds->d[i].ino == st.st_ino)
 			break;
@@ -1904,31 +1916,8 @@ dirset_open(struct dirset *ds, int rootfd, const char *dir, int mk)
 		ds->d[i].err = 0;
 		ds->n++;
 	}
-	fd = -1;
-	slot = (int)i;
-	htab_put(&ds->byname, key.data, (void *)(intptr_t)(slot + 1));
-out:
-	saved = errno;
-	if (fd != -1)
-		close(fd);
-	buf_free(&key);
-	errno = saved;
-	return slot;
-}
-
-/* Slot of the directory holding rel (below rootfd), as dirset_open. */
-static int
-dirset_parent(struct dirset *ds, int rootfd, const char *rel, int mk)
-{
-	const char *base;
-	char *dir = privop_dirname(rel, &base);
-	int slot, saved;
-
-	slot = dirset_open(ds, rootfd, dir, mk);
-	saved = errno;
-	free(dir);
-	errno = saved;
-	return slot;
+	htab_put(&ds->byname, ds->key.data, (void *)(intptr_t)(i + 1));
+	return (int)i;
 }
 
 static int
